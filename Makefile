@@ -1,0 +1,67 @@
+# Self-documenting: `make help` lists every target with the text after its `##`.
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv's bin first: its python, and the node/npm/npx that jsii and the CDK CLI run on.
+export PATH := $(BIN):$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+CDK := npx --no-install cdk
+STAMP := $(VENV)/.install-stamp
+
+.PHONY: help install synth test lint format run bench deploy destroy lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create .venv with the pinned Python deps, Node 24 and the CDK CLI
+
+# Re-runs only when a dependency file changes, so a second `make` does not reinstall.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt package.json package-lock.json
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else f"Python 3.11+ is needed; $(PYTHON) is {v.major}.{v.minor}")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+synth: install ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)
+	$(CDK) synth --quiet
+	@echo "Templates in cdk.out/: $$(cd cdk.out && ls *.template.json | tr '\n' ' ')"
+
+lint: install ## Lint (ruff), check formatting and type-check (mypy strict)
+	ruff check .
+	ruff format --check .
+	mypy
+
+test: lint ## Everything CI runs: lint, types and the test suite
+	pytest
+
+format: install ## Rewrite files in the house format and fix what ruff can fix
+	ruff format .
+	ruff check --fix .
+
+run: install ## Serve the API locally on http://127.0.0.1:8000
+	@echo "not yet: the serving app lands with the model issue"
+
+bench: install ## Benchmark cold start, latency and image size against a baseline
+	@echo "not yet: the benchmark lands with the model issue"
+
+deploy: install ## Deploy every stack to the configured AWS account
+	@echo "not yet: deploy lands with the API issue"
+
+destroy: install ## Remove the stacks (data is retained)
+	@echo "not yet: destroy lands with the API issue"
+
+lock: ## Re-pin every transitive dependency into constraints.txt (after editing requirements)
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	{ echo "# Every transitive Python dependency, pinned: regenerate with \`make lock\` after editing a requirements file."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .venv-lock
+
+clean: ## Remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache

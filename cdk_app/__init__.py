@@ -1,0 +1,1 @@
+"""The CDK app's own code: configuration, reusable constructs and the app builder."""

@@ -1,0 +1,88 @@
+"""Builds the whole app: config from context -> the four stacks -> cdk-nag packs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
+
+from cdk_app.config import AppConfig
+from stacks.api_stack import ApiStack
+from stacks.data_stack import DataStack
+from stacks.observability_stack import ObservabilityStack
+from stacks.pipeline_stack import PipelineStack
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltApp:
+    """The app, its config, its stacks and the nag packs that check every synth."""
+
+    app: cdk.App
+    config: AppConfig
+    data: DataStack
+    pipeline: PipelineStack
+    api: ApiStack
+    observability: ObservabilityStack
+    nag_packs: tuple[NagPack, ...]
+
+    @property
+    def stacks(self) -> tuple[cdk.Stack, ...]:
+        """The four stacks in deployment order."""
+        return (self.data, self.pipeline, self.api, self.observability)
+
+
+def build(app: cdk.App, *, account: str | None = None) -> BuiltApp:
+    """Create and wire the stacks on `app` and attach the nag packs; raises ConfigError."""
+    config = AppConfig.from_context(app.node.get_all_context())
+    env = cdk.Environment(account=account, region=config.region)
+    prefix = config.stack_prefix
+    # Production stacks hold the model registry and the data lake: deleting them by
+    # accident must take a deliberate extra step.
+    protect = config.environment == "prod"
+    # Stack-level tags: CloudFormation copies them onto every resource it creates, which
+    # makes them cost-allocation tags without tagging each construct.
+    common: dict[str, Any] = {
+        "env": env,
+        "termination_protection": protect,
+        "tags": {"project": config.project_name, "environment": config.environment},
+    }
+
+    data = DataStack(
+        app,
+        f"{prefix}-data",
+        config=config,
+        **common,
+        description="Iris ML data lake: versioned dataset storage.",
+    )
+    pipeline = PipelineStack(
+        app,
+        f"{prefix}-pipeline",
+        config=config,
+        data=data,
+        **common,
+        description="Iris ML training pipeline: Spot trainer, ECR, model registry.",
+    )
+    api = ApiStack(
+        app,
+        f"{prefix}-api",
+        config=config,
+        pipeline=pipeline,
+        **common,
+        description="Iris ML serving API: CloudFront, API Gateway, container Lambda.",
+    )
+    observability = ObservabilityStack(
+        app,
+        f"{prefix}-observability",
+        config=config,
+        api=api,
+        pipeline=pipeline,
+        **common,
+        description="Iris ML observability: dashboard, alarms, SNS and Slack.",
+    )
+
+    # cdk-nag 3 packs are policy-validation plugins: an error-level finding fails synth.
+    packs: tuple[NagPack, ...] = (AwsSolutionsChecks(app), ServerlessChecks(app))
+    cdk.Validations.of(app).add_plugins(*packs)
+    return BuiltApp(app, config, data, pipeline, api, observability, packs)

@@ -1,0 +1,35 @@
+"""Helpers shared by the tests: build the app the way `cdk synth` does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+
+from cdk_app.application import BuiltApp, build
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_ACCOUNT = "123456789012"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context the CDK CLI would pass from cdk.json."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+# What the CDK CLI adds to the context of every synth (cdk.json's settings aside).
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+}
+
+
+def build_app(outdir: Path, **overrides: Any) -> BuiltApp:
+    """Build the app as `cdk synth` does, with context overrides like `-c key=value`."""
+    context = {**CLI_CONTEXT, **cdk_json_context(), **overrides}
+    app = cdk.App(context=context, outdir=str(outdir))
+    return build(app, account=TEST_ACCOUNT)
