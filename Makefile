@@ -12,8 +12,13 @@ export PATH := $(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := npx --no-install cdk
 STAMP := $(VENV)/.install-stamp
+# Wheels of the serving image's dependencies (and the benchmark baseline's), fetched at install
+# time so that the image test and the benchmark install them offline.
+WHEELS := $(VENV)/wheelhouse
+MODEL := lambda_image/model/model.npz
+PORT ?= 8000
 
-.PHONY: help install synth test lint format run bench deploy destroy lock clean
+.PHONY: help install model synth test lint format run bench deploy destroy lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,34 +26,45 @@ help: ## List the targets
 install: $(STAMP) ## Create .venv with the pinned Python deps, Node 24 and the CDK CLI
 
 # Re-runs only when a dependency file changes, so a second `make` does not reinstall.
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt package.json package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt lambda_image/requirements.txt \
+          bench/baseline/requirements.txt constraints.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else f"Python 3.11+ is needed; $(PYTHON) is {v.major}.{v.minor}")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+	  -d $(WHEELS) -r lambda_image/requirements.txt -r bench/baseline/requirements.txt
 	@touch $@
 
-synth: install ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)
+model: $(MODEL) ## Train the model on the bundled iris data into the serving image's build context
+
+# Retrained only when the trainer changes; the same data and code give the same bytes anyway.
+$(MODEL): $(STAMP) $(wildcard training/*.py)
+	python -m training train --out lambda_image/model
+
+synth: model ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)
 	$(CDK) synth --quiet
 	@echo "Templates in cdk.out/: $$(cd cdk.out && ls *.template.json | tr '\n' ' ')"
 
-lint: install ## Lint (ruff), check formatting and type-check (mypy strict)
+lint: install ## Lint (ruff), check formatting, type-check (mypy strict), lint the Dockerfile
 	ruff check .
 	ruff format --check .
 	mypy
+	MYPYPATH=lambda_image mypy lambda_image/app $$(find tests/serving -name '*.py')
+	hadolint lambda_image/Dockerfile
 
-test: lint ## Everything CI runs: lint, types and the test suite
+test: lint model ## Everything CI runs: lint, types and the test suite
 	pytest
 
 format: install ## Rewrite files in the house format and fix what ruff can fix
 	ruff format .
 	ruff check --fix .
 
-run: install ## Serve the API locally on http://127.0.0.1:8000
-	@echo "not yet: the serving app lands with the model issue"
+run: model ## Serve the API on http://127.0.0.1:8000 (PORT=...), training the model if missing
+	python scripts/serve_local.py --port $(PORT)
 
-bench: install ## Benchmark cold start, latency and image size against a baseline
-	@echo "not yet: the benchmark lands with the model issue"
+bench: model ## Benchmark cold start, warm latency and dependency size against a baseline
+	python bench/bench.py
 
 deploy: install ## Deploy every stack to the configured AWS account
 	@echo "not yet: deploy lands with the API issue"
@@ -64,4 +80,4 @@ lock: ## Re-pin every transitive dependency into constraints.txt (after editing 
 	rm -rf .venv-lock
 
 clean: ## Remove build output (keeps .venv and node_modules)
-	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lambda_image/model

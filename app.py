@@ -6,7 +6,7 @@ import sys
 
 import aws_cdk as cdk
 
-from cdk_app.application import build
+from cdk_app.application import ModelArtifactMissingError, build
 from cdk_app.config import ConfigError
 
 
@@ -19,6 +19,8 @@ def main() -> None:
         build(app, account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
     except ConfigError as exc:
         sys.exit(f"config error: {exc}")
+    except ModelArtifactMissingError as exc:
+        sys.exit(f"error: {exc}")
     try:
         app.synth()
     except RuntimeError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,6 +14,24 @@ from stacks.api_stack import ApiStack
 from stacks.data_stack import DataStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.pipeline_stack import PipelineStack
+
+# The serving image's build context; its Dockerfile copies the model from model/.
+SERVING_DIR = Path(__file__).resolve().parent.parent / "lambda_image"
+MODEL_FILES = ("model.npz", "metadata.json")
+
+
+class ModelArtifactMissingError(FileNotFoundError):
+    """The serving image would be built without a model; the message says how to make one."""
+
+
+def require_model(serving_dir: Path) -> None:
+    """Refuse to build an app whose serving image would have no model in it."""
+    missing = [name for name in MODEL_FILES if not (serving_dir / "model" / name).is_file()]
+    if missing:
+        raise ModelArtifactMissingError(
+            f"the serving image needs {serving_dir.name}/model/{missing[0]}, which is missing; "
+            "run `make model` (`make synth` does it for you)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +52,13 @@ class BuiltApp:
         return (self.data, self.pipeline, self.api, self.observability)
 
 
-def build(app: cdk.App, *, account: str | None = None) -> BuiltApp:
-    """Create and wire the stacks on `app` and attach the nag packs; raises ConfigError."""
+def build(app: cdk.App, *, account: str | None = None, serving_dir: Path = SERVING_DIR) -> BuiltApp:
+    """Create and wire the stacks on `app` and attach the nag packs.
+
+    Raises ConfigError for a bad context value and ModelArtifactMissingError without a model.
+    """
     config = AppConfig.from_context(app.node.get_all_context())
+    require_model(serving_dir)
     env = cdk.Environment(account=account, region=config.region)
     prefix = config.stack_prefix
     # Production stacks hold the model registry and the data lake: deleting them by

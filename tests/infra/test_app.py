@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from cdk_app.application import BuiltApp
+from cdk_app.application import BuiltApp, ModelArtifactMissingError
 from tests.support import ROOT, build_app, cdk_json_context
 
 
@@ -91,3 +91,11 @@ def test_synth_is_deterministic(tmp_path: Path, built: BuiltApp) -> None:
     again = build_app(tmp_path)
     for first, second in zip(built.stacks, again.stacks, strict=True):
         assert Template.from_stack(first).to_json() == Template.from_stack(second).to_json()
+
+
+def test_synth_refuses_a_serving_image_without_a_model(tmp_path: Path) -> None:
+    serving = tmp_path / "lambda_image"
+    (serving / "model").mkdir(parents=True)
+    (serving / "model" / "metadata.json").write_text("{}")
+    with pytest.raises(ModelArtifactMissingError, match=r"model/model\.npz.*run `make model`"):
+        build_app(tmp_path / "out", serving_dir=serving)

@@ -1,0 +1,1 @@
+"""Benchmarks: figures measured beside a baseline in the same run (`make bench`)."""

@@ -1,0 +1,1 @@
+"""The benchmark baseline: the usual FastAPI + joblib scikit-learn Lambda app."""

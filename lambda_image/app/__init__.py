@@ -1,0 +1,1 @@
+"""The serving app: FastAPI behind Mangum, evaluating the exported KNN model with numpy."""

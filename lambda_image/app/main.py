@@ -1,0 +1,51 @@
+"""Builds the FastAPI app: settings, the model loaded once, routers, error handlers, middleware.
+
+`create_app` is a factory: the Lambda handler calls it once at init, `make run` hands it to
+uvicorn (`--factory`), and tests build apps around models of their own.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app import errors
+from app.middleware import ServingMiddleware
+from app.model import KnnModel, ModelLoadError
+from app.routers import meta, predict
+from app.schemas import IrisFeatures
+from app.settings import Settings
+
+_DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def create_app(settings: Settings | None = None, model: KnnModel | None = None) -> FastAPI:
+    """The app for `settings` (default: from the environment) serving `model` (default: loaded)."""
+    settings = settings or Settings.from_env()
+    model = model or KnnModel.load(settings.model_dir)
+    expected = list(IrisFeatures.model_fields)
+    if model.feature_names != expected:
+        raise ModelLoadError(
+            f"the model expects features {model.feature_names}; the API provides {expected}"
+        )
+    app = FastAPI(
+        title="Iris classifier",
+        version=model.version,
+        description="k-nearest-neighbour (k=3) iris classifier. "
+        "Every response carries the serving model's version in `X-Model-Version`.",
+        # Telemetry goes out as CloudWatch EMF logs; OpenTelemetry hooks would only cost time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.model = model
+    app.state.settings = settings
+    app.include_router(predict.build_router(settings.max_instances))
+    app.include_router(meta.router)
+    # Starlette tries routes in order: the prediction routes first, the docs routes last.
+    docs = [r for r in app.router.routes if getattr(r, "path", "") in _DOCS_PATHS]
+    app.router.routes[:] = [r for r in app.router.routes if r not in docs] + docs
+    errors.install(app)
+    app.add_middleware(
+        ServingMiddleware,
+        model_version=model.version,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app

@@ -1,0 +1,48 @@
+"""Runtime settings of the serving app, read once from environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# In the image the model sits beside the package (/var/task/model); in a checkout, likewise.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the app cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    model_dir: Path = DEFAULT_MODEL_DIR
+    max_instances: int = 1000
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Parse MODEL_DIR, MAX_INSTANCES and MAX_BODY_BYTES; unset means the default."""
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            model_dir=Path(env.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
+            max_instances=_int(env, "MAX_INSTANCES", cls.max_instances, 1, 100_000),
+            # Lambda's synchronous payload limit is 6 MB; the cap stays well below it.
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1024, 5_000_000),
+        )
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer setting within [low, high], or a SettingsError naming the variable."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is out of range; must be from {low} to {high}")
+    return value

@@ -1,0 +1,1 @@
+"""The trainer: dataset -> validate -> train -> evaluate -> gate -> export, one CLI."""
