@@ -18,7 +18,10 @@ WHEELS := $(VENV)/wheelhouse
 MODEL := lambda_image/model/model.npz
 PORT ?= 8000
 
-.PHONY: help install model synth test lint format run bench deploy destroy lock clean
+STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
+
+.PHONY: help install model synth test lint format run bench retrain retrain-local registry \
+        deploy destroy lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +68,17 @@ run: model ## Serve the API on http://127.0.0.1:8000 (PORT=...), training the mo
 
 bench: model ## Benchmark cold start, warm latency and dependency size against a baseline
 	python bench/bench.py
+
+retrain: install ## Train on dataset version DATASET=<version> in AWS (needs AWS credentials)
+	@test -n "$(DATASET)" || { echo "usage: make retrain DATASET=<version> [REASON=...]"; exit 2; }
+	python -m training retrain --dataset-version "$(DATASET)" --stack-prefix "$(STACK_PREFIX)" \
+	  $(if $(REASON),--reason "$(REASON)")
+
+retrain-local: install ## Run the whole pipeline against an in-process AWS emulation (moto)
+	python scripts/retrain_local.py
+
+registry: install ## Show the model registry in AWS: live, rollback, models, runs
+	python -m training registry --stack-prefix "$(STACK_PREFIX)"
 
 deploy: install ## Deploy every stack to the configured AWS account
 	@echo "not yet: deploy lands with the API issue"

@@ -12,6 +12,7 @@ from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 from cdk_app.config import AppConfig
 from stacks.api_stack import ApiStack
 from stacks.data_stack import DataStack
+from stacks.edge_stack import EdgeStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.pipeline_stack import PipelineStack
 
@@ -45,6 +46,7 @@ class BuiltApp:
     api: ApiStack
     observability: ObservabilityStack
     nag_packs: tuple[NagPack, ...]
+    edge: EdgeStack | None = None
 
     @property
     def stacks(self) -> tuple[cdk.Stack, ...]:
@@ -52,10 +54,17 @@ class BuiltApp:
         return (self.data, self.pipeline, self.api, self.observability)
 
 
-def build(app: cdk.App, *, account: str | None = None, serving_dir: Path = SERVING_DIR) -> BuiltApp:
+def build(
+    app: cdk.App,
+    *,
+    account: str | None = None,
+    serving_dir: Path = SERVING_DIR,
+    checks: bool = True,
+) -> BuiltApp:
     """Create and wire the stacks on `app` and attach the nag packs.
 
     Raises ConfigError for a bad context value and ModelArtifactMissingError without a model.
+    `checks=False` leaves the nag packs off, for tools that inspect an app with findings.
     """
     config = AppConfig.from_context(app.node.get_all_context())
     require_model(serving_dir)
@@ -87,12 +96,29 @@ def build(app: cdk.App, *, account: str | None = None, serving_dir: Path = SERVI
         **common,
         description="Iris ML training pipeline: Spot trainer, ECR, model registry.",
     )
+    # CloudFront's WAF lives in us-east-1: a stack there, referenced across regions.
+    edge = (
+        EdgeStack(
+            app,
+            f"{prefix}-edge",
+            config=config,
+            **{**common, "env": cdk.Environment(account=account, region="us-east-1")},
+            cross_region_references=True,
+            description="Iris ML edge: the CloudFront WAF web ACL (us-east-1).",
+        )
+        if config.waf_enabled
+        else None
+    )
     api = ApiStack(
         app,
         f"{prefix}-api",
         config=config,
+        data=data,
         pipeline=pipeline,
+        edge=edge,
+        serving_dir=serving_dir,
         **common,
+        cross_region_references=edge is not None,
         description="Iris ML serving API: CloudFront, API Gateway, container Lambda.",
     )
     observability = ObservabilityStack(
@@ -107,5 +133,6 @@ def build(app: cdk.App, *, account: str | None = None, serving_dir: Path = SERVI
 
     # cdk-nag 3 packs are policy-validation plugins: an error-level finding fails synth.
     packs: tuple[NagPack, ...] = (AwsSolutionsChecks(app), ServerlessChecks(app))
-    cdk.Validations.of(app).add_plugins(*packs)
-    return BuiltApp(app, config, data, pipeline, api, observability, packs)
+    if checks:
+        cdk.Validations.of(app).add_plugins(*packs)
+    return BuiltApp(app, config, data, pipeline, api, observability, packs, edge)

@@ -10,7 +10,14 @@ from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import ConfigDict, Field, GetCoreSchemaHandler, ValidationError
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from pydantic_core import core_schema
@@ -24,6 +31,35 @@ LOG_RETENTION_DAYS = (
 _OUR_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 Environment = Literal["dev", "staging", "prod"]
+Architecture = Literal["arm64", "x86_64"]
+Canary = Literal[
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Linear10PercentEvery1Minute",
+    "AllAtOnce",
+]
+_INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+
+
+def _split_list(value: object) -> object:
+    """`-c key=a,b` arrives as one string: split it; lists from cdk.json pass through."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _is_graviton(instance_type: str) -> bool:
+    """Graviton (arm64) families carry a `g` right after the generation: c7g, m6gd, t4g, a1."""
+    family = instance_type.split(".", 1)[0]
+    return family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z]*", family) is not None
+
+
+class Rule:
+    """Annotated marker: the plain-English rule `allowed` reports for the field."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 class ConfigError(ValueError):
@@ -76,6 +112,225 @@ class AppConfig:
         OneOf(*LOG_RETENTION_DAYS),
         Field(description="Retention of every log group the app creates, in days."),
     ] = 90
+    architecture: Annotated[
+        Architecture,
+        Field(
+            description="CPU of the trainer and the serving Lambda; the trainer builds the "
+            "image natively, so both must match. arm64 (Graviton) costs about 20% less."
+        ),
+    ] = "arm64"
+
+    # --- data ---------------------------------------------------------------------------------
+    dataset_name: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+            description="Dataset the pipeline trains on: `datasets/<name>/<version>/data.csv`.",
+        ),
+    ] = "iris"
+    noncurrent_version_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=3650,
+            description="Days an overwritten or deleted object's old version is kept in the "
+            "data lake (dataset versions themselves cannot be overwritten or deleted).",
+        ),
+    ] = 30
+    access_log_days: Annotated[
+        int,
+        Field(ge=1, le=3650, description="Days S3 server access logs are kept."),
+    ] = 365
+
+    # --- training pipeline --------------------------------------------------------------------
+    trainer_instance_types: Annotated[
+        tuple[Annotated[str, Field(pattern=_INSTANCE_TYPE)], ...],
+        BeforeValidator(_split_list),
+        Rule("a comma-separated list of EC2 instance types matching the architecture"),
+        Field(
+            min_length=1,
+            max_length=10,
+            description="Spot instance types to try, in order, when capacity runs out.",
+        ),
+    ] = ("c7g.large", "m7g.large", "c6g.large", "m6g.large", "t4g.large")
+    trainer_on_demand_fallback: Annotated[
+        bool,
+        Field(description="Launch on-demand when no Spot capacity is left in any type."),
+    ] = True
+    trainer_volume_gb: Annotated[
+        int, Field(ge=20, le=200, description="Encrypted gp3 root volume of the trainer.")
+    ] = 30
+    training_time_limit_minutes: Annotated[
+        int,
+        Field(
+            ge=10,
+            le=720,
+            description="A run still going after this is stopped and recorded as timed out.",
+        ),
+    ] = 60
+    min_accuracy: Annotated[
+        float,
+        Field(ge=0.0, le=1.0, description="Quality gate: refuse a model below this accuracy."),
+    ] = 0.90
+    accuracy_tolerance: Annotated[
+        float,
+        Field(
+            ge=0.0,
+            le=1.0,
+            description="Quality gate: accuracy a new model may lose against the live one.",
+        ),
+    ] = 0.02
+    max_model_images: Annotated[
+        int,
+        Field(
+            ge=2,
+            le=1000,
+            description="Model images ECR keeps besides the live and rollback ones.",
+        ),
+    ] = 20
+    ami_build_schedule: Annotated[
+        str,
+        Field(
+            pattern=r"^cron\(.+\)$",
+            description="When the trainer AMI is rebuilt if its base image has updates.",
+        ),
+    ] = "cron(0 4 ? * SUN *)"
+
+    # --- serving API --------------------------------------------------------------------------
+    lambda_memory_mb: Annotated[
+        int,
+        Field(
+            ge=128,
+            le=10240,
+            description="Memory of the serving function; CPU grows with it (1,769 MB = 1 vCPU).",
+        ),
+    ] = 1024
+    lambda_timeout_seconds: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=28,
+            description="Serving function timeout; below API Gateway's 29 s integration limit.",
+        ),
+    ] = 10
+    reserved_concurrency: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1000,
+            description="Concurrent executions reserved for (and capping) the serving function; "
+            "0 reserves none (accounts with a concurrency quota of 10 must use 0).",
+        ),
+    ] = 10
+    tracing: Annotated[
+        bool, Field(description="X-Ray tracing of the serving function and API Gateway.")
+    ] = True
+    snapstart: Annotated[
+        bool,
+        Field(
+            description="Lambda SnapStart for the serving function. Off: the cache is billed "
+            "for every published version around the clock, and init is ~0.4 s already."
+        ),
+    ] = False
+    max_instances: Annotated[
+        int, Field(ge=1, le=100000, description="Most instances one POST /predict may carry.")
+    ] = 1000
+    api_throttle_rate: Annotated[
+        int, Field(ge=1, le=10000, description="API Gateway stage steady-state requests/s.")
+    ] = 50
+    api_throttle_burst: Annotated[
+        int, Field(ge=1, le=5000, description="API Gateway stage burst, in requests.")
+    ] = 100
+    cache_ttl_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=86400,
+            description="How long CloudFront caches a GET /predict/ answer (0 disables).",
+        ),
+    ] = 300
+    canary: Annotated[
+        Canary,
+        Field(description="How a newly promoted model takes traffic (CodeDeploy config)."),
+    ] = "Canary10Percent5Minutes"
+    domain_name: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$",
+            description="Custom domain for CloudFront (empty: the cloudfront.net name).",
+        ),
+    ] = ""
+    certificate_arn: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$",
+            description="ACM certificate in us-east-1 covering domain_name (CloudFront needs).",
+        ),
+    ] = ""
+    hosted_zone_id: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^Z[A-Z0-9]{4,32}$",
+            description="Route 53 zone of domain_name; set it to create the DNS alias records.",
+        ),
+    ] = ""
+    latency_p99_threshold_ms: Annotated[
+        int,
+        Field(
+            ge=50,
+            le=29000,
+            description="API p99 latency that fails a canary (and raises the latency alarm).",
+        ),
+    ] = 1500
+    waf_enabled: Annotated[
+        bool,
+        Field(
+            description="A WAF web ACL on CloudFront (managed rules + rate limit); about $6 a "
+            "month plus requests, so off by default."
+        ),
+    ] = False
+    waf_rate_limit: Annotated[
+        int,
+        Field(
+            ge=10,
+            le=2_000_000_000,
+            description="WAF: requests one IP may make in any 5 minutes before it is blocked.",
+        ),
+    ] = 1000
+
+    @model_validator(mode="after")
+    def _instance_types_match_architecture(self) -> AppConfig:
+        """Trainer instance types must run the configured architecture."""
+        wrong = [
+            t
+            for t in self.trainer_instance_types
+            if _is_graviton(t) != (self.architecture == "arm64")
+        ]
+        if wrong:
+            raise ValueError(
+                f"context key 'trainer_instance_types': {', '.join(wrong)} cannot run "
+                f"architecture {self.architecture!r}; use "
+                + (
+                    "Graviton types such as c7g.large"
+                    if self.architecture == "arm64"
+                    else "x86 types such as c7i.large"
+                )
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _custom_domain_is_complete(self) -> AppConfig:
+        """A custom domain needs its certificate; a zone or certificate needs the domain."""
+        if self.domain_name and not self.certificate_arn:
+            raise ValueError(
+                "context key 'certificate_arn': required when domain_name is set; "
+                "CloudFront needs an ACM certificate in us-east-1 for it"
+            )
+        if not self.domain_name and (self.certificate_arn or self.hosted_zone_id):
+            raise ValueError(
+                "context key 'domain_name': required when certificate_arn or hosted_zone_id is set"
+            )
+        return self
 
     @property
     def stack_prefix(self) -> str:
@@ -104,7 +359,11 @@ def _describe(exc: ValidationError) -> str:
     """One line per broken rule: key, bad value, allowed values."""
     lines = []
     for err in exc.errors(include_url=False):
-        key = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:
+            # A rule across fields: its message names the key itself.
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
+        key = str(err["loc"][0])
         lines.append(
             f"context key {key!r}: {err['input']!r} is not allowed; must be {allowed(key)}"
         )
@@ -121,9 +380,11 @@ def allowed(name: str) -> str:
     """Plain-English rule of a config field, derived from its type and constraints."""
     field = _fields()[name]
     annotation = field.annotation
-    if typing.get_origin(annotation) is Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(annotation)))
     bounds = dict(_bounds(field.metadata))
+    if typing.get_origin(annotation) is Literal:
+        bounds["one_of"] = typing.get_args(annotation)
+    if "rule" in bounds:
+        return str(bounds["rule"])
     if "one_of" in bounds:
         return "one of " + ", ".join(map(str, bounds["one_of"]))
     kinds: dict[Any, str] = {
@@ -151,6 +412,8 @@ def _bounds(metadata: list[Any]) -> Iterator[tuple[str, Any]]:
             yield "le", item.le
         elif isinstance(item, OneOf):
             yield "one_of", item.values
+        elif isinstance(item, Rule):
+            yield "rule", item.text
         elif (pattern := getattr(item, "pattern", None)) is not None:
             yield "pattern", pattern
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.cdn import ServingCdn
+from cdk_app.constructs.origin_lock import OriginLock
+from cdk_app.constructs.promotion import Promotion
+from cdk_app.constructs.rest_api import ServingApi
+from cdk_app.constructs.serving_function import ServingFunction
+from stacks.data_stack import DataStack
+from stacks.edge_stack import EdgeStack
 from stacks.pipeline_stack import PipelineStack
 
 
@@ -20,9 +29,84 @@ class ApiStack(cdk.Stack):
         id_: str,
         *,
         config: AppConfig,
+        data: DataStack,
         pipeline: PipelineStack,
+        edge: EdgeStack | None,
+        serving_dir: Path,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.config = config
-        self.pipeline = pipeline
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
+        self.serving = ServingFunction(
+            self,
+            "Serving",
+            serving_dir=serving_dir,
+            name=config.stack_prefix,
+            architecture=architecture,
+            memory_mb=config.lambda_memory_mb,
+            timeout_seconds=config.lambda_timeout_seconds,
+            reserved_concurrency=config.reserved_concurrency,
+            tracing=config.tracing,
+            snapstart=config.snapstart,
+            max_instances=config.max_instances,
+            log_retention_days=config.log_retention_days,
+        )
+        self.api = ServingApi(
+            self,
+            "Rest",
+            alias=self.serving.alias,
+            throttle_rate=config.api_throttle_rate,
+            throttle_burst=config.api_throttle_burst,
+            max_instances=config.max_instances,
+            tracing=config.tracing,
+            log_retention_days=config.log_retention_days,
+        )
+        lock = OriginLock(
+            self,
+            "OriginLock",
+            api=self.api.api,
+            throttle_rate=config.api_throttle_rate,
+            throttle_burst=config.api_throttle_burst,
+        )
+        self.cdn = ServingCdn(
+            self,
+            "Cdn",
+            api=self.api.api,
+            lock=lock,
+            cache_ttl_seconds=config.cache_ttl_seconds,
+            access_logs=data.access_logs,
+            domain_name=config.domain_name,
+            certificate_arn=config.certificate_arn,
+            hosted_zone_id=config.hosted_zone_id,
+            web_acl_arn=edge.web_acl.attr_arn if edge else None,
+        )
+        self.promotion = Promotion(
+            self,
+            "Promotion",
+            serving=self.serving,
+            api=self.api,
+            distribution=self.cdn.distribution,
+            registry=pipeline.registry,
+            repository=pipeline.repository,
+            canary=config.canary,
+            latency_p99_threshold_ms=config.latency_p99_threshold_ms,
+            architecture=architecture,
+            log_retention_days=config.log_retention_days,
+        )
+        cdk.CfnOutput(self, "Url", value=self.cdn.url, description="Call the API here")
+        cdk.CfnOutput(self, "ApiId", value=self.api.api.rest_api_id)
+        cdk.CfnOutput(self, "FunctionName", value=self.serving.function.function_name)
+        cdk.CfnOutput(self, "DistributionId", value=self.cdn.distribution.distribution_id)
+        cdk.CfnOutput(self, "LiveImageParameter", value=self.serving.live_image_parameter)
+        cdk.CfnOutput(
+            self, "CodeDeployApplication", value=self.promotion.application.application_name
+        )
+        cdk.CfnOutput(
+            self,
+            "DeploymentGroup",
+            value=self.promotion.deployment_group.deployment_group_name,
+        )

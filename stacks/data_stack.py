@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.data_lake import DataLake, dataset_key
+from cdk_app.constructs.dataset_seed import DatasetSeed
+from cdk_app.constructs.secure_bucket import AccessLogBucket
+
+# The bundled iris data, byte for byte what `make model` trains on (a test holds them equal).
+IRIS_V1 = (
+    Path(__file__).resolve().parent.parent / "training" / "datasets" / "iris" / "v1" / "data.csv"
+)
 
 
 class DataStack(cdk.Stack):
-    """Holds the dataset versions the pipeline trains on."""
+    """Holds the dataset versions the pipeline trains on, and the access logs."""
 
     def __init__(self, scope: Construct, id_: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.config = config
+        self.access_logs = AccessLogBucket(
+            self, "AccessLogs", retention_days=config.access_log_days
+        ).bucket
+        lake = DataLake(
+            self,
+            "DataLake",
+            access_logs=self.access_logs,
+            noncurrent_version_days=config.noncurrent_version_days,
+        )
+        self.bucket = lake.bucket
+        self.read_datasets = lake.read_datasets
+        self.seed = DatasetSeed(
+            self,
+            "IrisV1",
+            bucket=self.bucket,
+            key=dataset_key("iris", "v1"),
+            source=IRIS_V1,
+            log_retention_days=config.log_retention_days,
+        )
+        cdk.CfnOutput(self, "DatasetBucketName", value=self.bucket.bucket_name)
+        cdk.CfnOutput(
+            self, "SeededDataset", value=f"s3://{self.bucket.bucket_name}/{self.seed.key}"
+        )

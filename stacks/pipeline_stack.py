@@ -1,13 +1,21 @@
-"""Pipeline stack: Spot trainer, model image repository and model registry."""
+"""Pipeline stack: Spot trainer on a custom AMI, model image repository and model registry."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.model_registry import ModelRegistry
+from cdk_app.constructs.model_repository import ModelRepository
+from cdk_app.constructs.registrar import Registrar
+from cdk_app.constructs.spot_trainer import SpotTrainer
+from cdk_app.constructs.trainer_image import TrainerImage
+from cdk_app.constructs.trainer_network import TrainerNetwork
+from cdk_app.constructs.training_trigger import TrainingTrigger
 from stacks.data_stack import DataStack
 
 
@@ -18,5 +26,73 @@ class PipelineStack(cdk.Stack):
         self, scope: Construct, id_: str, *, config: AppConfig, data: DataStack, **kwargs: Any
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.config = config
-        self.data = data
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
+        self.repository = ModelRepository(
+            self, "Models", max_images=config.max_model_images
+        ).repository
+        self.registry = ModelRegistry(self, "Registry").table
+        network = TrainerNetwork(self, "Network", log_retention_days=config.log_retention_days)
+        image = TrainerImage(
+            self,
+            "TrainerImage",
+            name=config.stack_prefix,
+            architecture=config.architecture,
+            instance_types=list(config.trainer_instance_types),
+            volume_gb=config.trainer_volume_gb,
+            network=network,
+            schedule=config.ami_build_schedule,
+        )
+        self.trainer = SpotTrainer(
+            self,
+            "Trainer",
+            network=network,
+            image=image,
+            read_datasets=data.read_datasets,
+            repository=self.repository,
+            registry=self.registry,
+            architecture=config.architecture,
+            volume_gb=config.trainer_volume_gb,
+            time_limit_minutes=config.training_time_limit_minutes,
+            min_accuracy=config.min_accuracy,
+            accuracy_tolerance=config.accuracy_tolerance,
+        )
+        self.trigger = TrainingTrigger(
+            self,
+            "Training",
+            trainer=self.trainer,
+            network=network,
+            data_bucket=data.bucket,
+            dataset_name=config.dataset_name,
+            registry=self.registry,
+            architecture=architecture,
+            instance_types=list(config.trainer_instance_types),
+            on_demand_fallback=config.trainer_on_demand_fallback,
+            time_limit_minutes=config.training_time_limit_minutes,
+            log_retention_days=config.log_retention_days,
+        )
+        self.registrar = Registrar(
+            self,
+            "Registrar",
+            repository=self.repository,
+            registry=self.registry,
+            architecture=architecture,
+            log_retention_days=config.log_retention_days,
+        )
+        cdk.CfnOutput(
+            self, "LauncherFunctionName", value=self.trigger.launcher.function.function_name
+        )
+        cdk.CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
+        cdk.CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri)
+        cdk.CfnOutput(self, "TrainerAmiParameter", value=image.ami_parameter_name)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """Two zones resolved by CloudFormation (Fn::GetAZs) rather than looked up at synth.
+
+        A lookup would need AWS credentials and a network call on every fresh checkout.
+        """
+        return [cdk.Fn.select(i, cdk.Fn.get_azs()) for i in range(2)]

@@ -1,37 +1,74 @@
-"""`python -m training`: write, validate and train on a dataset, one subcommand per step.
+"""`python -m training`: the trainer's steps on a laptop, its cloud run, and operator commands.
 
-Exit codes: 0 ok, 1 the export failed, 2 bad usage, 3 invalid or unreadable dataset,
-4 refused by the quality gate. Results go to stdout, messages to stderr.
+Local: dataset, validate, train. Cloud: pipeline (on the Spot instance). Operator: upload a
+dataset version, retrain on one, show the registry. Results go to stdout, messages to stderr;
+each command's help lists its exit codes.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from training.aws import (
+    RUN_ID,
+    DatasetLocation,
+    LocationError,
+    SettingsError,
+    StackOutputError,
+    configure_logging,
+    error_code,
+    error_reason,
+    new_run_id,
+    stack_output,
+    utc_now,
+)
 from training.dataset import (
     FEATURES,
     IDENTIFIER,
     Dataset,
     DatasetError,
     load_dataset,
+    parse_dataset,
+    read_source,
     write_bundled,
 )
 from training.export import ExportError, export_model
 from training.gate import DEFAULT_MIN_ACCURACY, DEFAULT_TOLERANCE, check_gate, load_baseline
+from training.imds import ImdsError
+from training.pipeline import (
+    EXIT_INTERRUPTED,
+    EXIT_TIMED_OUT,
+    PipelineSettings,
+    RunRequest,
+    Services,
+    export_info,
+    run_pipeline,
+)
+from training.registry import Registry
 from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_SEED, train
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INVALID_DATASET = 3
 EXIT_REFUSED = 4
+EXIT_EXISTS = 7
 
 DEFAULT_DATASET_OUT = Path("build/datasets/iris/v1/data.csv")
 DEFAULT_MIN_ROWS_PER_CLASS = 10
@@ -44,6 +81,58 @@ exit codes:
   {EXIT_INVALID_DATASET}  the dataset is invalid or cannot be read (every problem is listed)
   {EXIT_REFUSED}  the quality gate refused the model (nothing is written)
 """
+_TOP_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  success
+  {EXIT_FAILED}  failure (export, AWS or Docker error; the message says which)
+  {EXIT_USAGE}  bad usage (unknown option, value out of range, missing setting)
+  {EXIT_INVALID_DATASET}  the dataset is invalid or cannot be read (every problem is listed)
+  {EXIT_REFUSED}  the quality gate refused the model (nothing is written or pushed)
+  {EXIT_INTERRUPTED}  pipeline: Spot interruption notice (nothing pushed after it)
+  {EXIT_TIMED_OUT}  pipeline: the run's time limit was reached
+  {EXIT_EXISTS}  upload: that dataset version already exists (versions are immutable)
+"""
+_PIPELINE_EPILOG = f"""\
+environment (set by the launch template's user data):
+  REGISTRY_TABLE       the registry's DynamoDB table
+  REPOSITORY_URI       ECR repository, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo
+  BUILD_CONTEXT        the serving image's build context; the model is exported to its model/
+  AWS_REGION           region of the table, bucket and repository
+  MIN_ACCURACY         gate: minimum hold-out accuracy, in [0, 1]
+  ACCURACY_TOLERANCE   gate: accuracy the model may lose against the live model, in [0, 1]
+  TIME_LIMIT_MINUTES   the run stops (timed out) this long after it was launched
+  DOCKER_PLATFORM      linux/arm64 or linux/amd64
+
+exit codes:
+  {EXIT_OK}  succeeded: the image is in ECR and the model recorded as a candidate
+  {EXIT_FAILED}  failed: AWS, Docker or instance error (the run's reason says which)
+  {EXIT_USAGE}  bad usage or a missing/malformed environment variable
+  {EXIT_INVALID_DATASET}  the dataset is invalid or its checksum does not match
+  {EXIT_REFUSED}  rejected by the quality gate: recorded, nothing built or pushed
+  {EXIT_INTERRUPTED}  interrupted by a Spot notice: nothing pushed after it
+  {EXIT_TIMED_OUT}  timed out
+"""
+_UPLOAD_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  uploaded
+  {EXIT_FAILED}  the upload failed (AWS error, stack output missing)
+  {EXIT_USAGE}  bad usage
+  {EXIT_INVALID_DATASET}  the dataset is invalid or cannot be read (nothing uploaded)
+  {EXIT_EXISTS}  that dataset version already exists; upload under a new --version
+"""
+_RETRAIN_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  the run was started (its instance is launching)
+  {EXIT_FAILED}  the launcher refused or failed (the reason is printed), or an AWS error
+  {EXIT_USAGE}  bad usage
+  {EXIT_INVALID_DATASET}  no such dataset version in the data bucket
+"""
+_REGISTRY_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  printed
+  {EXIT_FAILED}  the registry could not be read (AWS error, stack output missing)
+  {EXIT_USAGE}  bad usage
+"""
 
 
 @dataclass(frozen=True)
@@ -54,6 +143,7 @@ class Command:
     description: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    epilog: str = _EPILOG
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -272,14 +362,13 @@ def _run_train(args: argparse.Namespace) -> int:
         reasons = "".join(f"\n  {reason}" for reason in gate.reasons)
         _error(f"refused by the quality gate; nothing written to {args.out}:{reasons}")
         return EXIT_REFUSED
-    info = {
-        "dataset": dataset.info(),
-        "metrics": result.metrics,
-        "training": result.training,
-        "gate": gate.as_dict(),
-    }
     try:
-        exported = export_model(result.estimator, args.out, feature_names=list(FEATURES), info=info)
+        exported = export_model(
+            result.estimator,
+            args.out,
+            feature_names=list(FEATURES),
+            info=export_info(dataset, result, gate),
+        )
     except ExportError as err:
         _error(f"cannot export the model: {err}")
         return EXIT_FAILED
@@ -293,6 +382,414 @@ def _run_train(args: argparse.Namespace) -> int:
         "gate passed\n"
         f"wrote {exported.directory}"
     )
+    return EXIT_OK
+
+
+# Cloud and operator commands.
+
+DEFAULT_STACK_PREFIX = "iris-ml-dev"
+DEFAULT_RUNS = 10
+
+
+def _s3_dataset_uri(text: str) -> str:
+    """Check an s3:// URI follows the data lake's layout."""
+    try:
+        return DatasetLocation.parse(text).uri
+    except LocationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _run_id(text: str) -> str:
+    """Check a run id's shape."""
+    if not RUN_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a run id: expected <UTC yyyymmddThhmmssZ>-<8 hex>, "
+            "e.g. 20261127T140501Z-1a2b3c4d"
+        )
+    return text
+
+
+def _add_stack_prefix(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack-prefix",
+        default=DEFAULT_STACK_PREFIX,
+        metavar="PREFIX",
+        help="<project>-<environment> of the deployed stacks, whose outputs name the bucket, "
+        "table and functions (default: %(default)s)",
+    )
+
+
+def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--dataset",
+        type=_s3_dataset_uri,
+        metavar="S3URI",
+        help="dataset version to train on: s3://<bucket>/datasets/<name>/<version>/data.csv",
+    )
+    source.add_argument(
+        "--from-instance-tags",
+        action="store_true",
+        help="read the run id and dataset from this instance's RunId and DatasetUri tags "
+        "(how the launcher starts it)",
+    )
+    parser.add_argument(
+        "--run-id",
+        type=_run_id,
+        metavar="ID",
+        help="with --dataset: the run to execute, recorded by the launcher or created now "
+        "(default: a new run id)",
+    )
+    parser.add_argument(
+        "--shutdown",
+        action="store_true",
+        help="power the machine off when the run ends, whatever the outcome (default: off; "
+        "the launch template's user data shuts the instance down itself)",
+    )
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    if args.from_instance_tags and args.run_id:
+        _error("--run-id goes with --dataset; --from-instance-tags reads the RunId tag")
+        return EXIT_USAGE
+    try:
+        settings = PipelineSettings.from_env()
+    except SettingsError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    configure_logging()
+    services = connect_services(settings)
+    try:
+        if args.from_instance_tags:
+            run_id, dataset_uri = services.imds.tag("RunId"), services.imds.tag("DatasetUri")
+        else:
+            run_id, dataset_uri = args.run_id or new_run_id(utc_now()), args.dataset
+        outcome = run_pipeline(
+            settings,
+            RunRequest(run_id, dataset_uri, requested_by="python -m training pipeline"),
+            registry=services.registry,
+            s3=services.s3,
+            ecr=services.ecr,
+            docker=services.docker,
+            imds=services.imds,
+            clock=services.clock,
+        )
+    except (ImdsError, LocationError) as err:
+        _error(f"cannot start the run: {err}")
+        return EXIT_FAILED
+    finally:
+        if args.shutdown:
+            services.host.shutdown()
+    _output(f"run {outcome.run_id}: {outcome.status}\n{outcome.reason}")
+    return outcome.exit_code
+
+
+def connect_services(settings: PipelineSettings) -> Services:
+    """The pipeline's real services (a seam for tests)."""
+    return Services.connect(settings)
+
+
+def _add_upload_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset", type=Path, required=True, metavar="FILE", help="CSV file to upload"
+    )
+    parser.add_argument(
+        "--name",
+        type=_identifier,
+        default="iris",
+        help="dataset name, the key's <name> part (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--version",
+        type=_identifier,
+        required=True,
+        help="dataset version, the key's <version> part; a version is never overwritten",
+    )
+    parser.add_argument(
+        "--bucket",
+        metavar="BUCKET",
+        help="data bucket (default: the DatasetBucketName output of <stack-prefix>-data)",
+    )
+    _add_stack_prefix(parser)
+    parser.add_argument(
+        "--min-rows-per-class",
+        type=_positive_int,
+        default=DEFAULT_MIN_ROWS_PER_CLASS,
+        metavar="N",
+        help="refuse a dataset with fewer rows in any class (default: %(default)s)",
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Where a dataset version was stored and what S3 recorded for it."""
+
+    uri: str
+    version_id: str | None
+    sha256: str
+    rows: int
+
+
+class DatasetExistsError(Exception):
+    """The dataset version is already in the bucket."""
+
+
+def upload_dataset(
+    s3: S3Client, location: DatasetLocation, dataset: Dataset, data: bytes
+) -> Upload:
+    """Store a validated dataset version; DatasetExistsError if the version exists.
+
+    The write is conditional (If-None-Match: *), so a version is never overwritten, and it
+    carries the SHA-256 of the validated bytes, so S3 refuses anything else.
+    """
+    checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    try:
+        response = s3.put_object(
+            Bucket=location.bucket,
+            Key=location.key,
+            Body=data,
+            IfNoneMatch="*",
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+            ContentType="text/csv",
+        )
+    except ClientError as err:
+        # 412 when the object exists; 409 when another upload of it is in flight.
+        if error_code(err) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise DatasetExistsError(
+                f"{location.uri} already exists: dataset versions are immutable, so upload "
+                "under a new --version"
+            ) from err
+        raise
+    return Upload(location.uri, response.get("VersionId"), dataset.sha256, dataset.rows)
+
+
+def _run_upload(args: argparse.Namespace) -> int:
+    source = str(args.dataset)
+    try:
+        data = read_source(source)
+        dataset = parse_dataset(
+            data,
+            name=args.name,
+            version=args.version,
+            source=source,
+            min_rows_per_class=args.min_rows_per_class,
+        )
+    except DatasetError as err:
+        _error(f"{err}\nnothing uploaded")
+        return EXIT_INVALID_DATASET
+    try:
+        bucket = args.bucket or stack_output(
+            boto3.client("cloudformation"), f"{args.stack_prefix}-data", "DatasetBucketName"
+        )
+        location = DatasetLocation(bucket=bucket, name=args.name, version=args.version)
+        upload = upload_dataset(boto3.client("s3"), location, dataset, data)
+    except DatasetExistsError as err:
+        _error(str(err))
+        return EXIT_EXISTS
+    except (ClientError, BotoCoreError, StackOutputError) as err:
+        _error(f"cannot upload {source}: {error_reason(err)}")
+        return EXIT_FAILED
+    _output(
+        f"uploaded {upload.uri} ({upload.rows} rows, sha256 {upload.sha256}, "
+        f"S3 version {upload.version_id or 'none'})\n"
+        "the upload event starts a training run; follow it with `python -m training registry`"
+    )
+    return EXIT_OK
+
+
+def _add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset-version",
+        type=_identifier,
+        required=True,
+        metavar="VERSION",
+        help="dataset version to train on (already uploaded)",
+    )
+    parser.add_argument(
+        "--dataset-name",
+        type=_identifier,
+        default="iris",
+        metavar="NAME",
+        help="dataset name (default: %(default)s)",
+    )
+    _add_stack_prefix(parser)
+    parser.add_argument("--reason", metavar="TEXT", help="why, recorded with the run's start event")
+
+
+def request_retrain(
+    *,
+    cloudformation: Any,
+    s3: S3Client,
+    sts: Any,
+    lambda_client: LambdaClient,
+    stack_prefix: str,
+    name: str,
+    version: str,
+    reason: str | None,
+) -> dict[str, Any]:
+    """Ask the launcher for a run on an uploaded dataset version; return its answer."""
+    bucket = stack_output(cloudformation, f"{stack_prefix}-data", "DatasetBucketName")
+    function = stack_output(cloudformation, f"{stack_prefix}-pipeline", "LauncherFunctionName")
+    location = DatasetLocation(bucket=bucket, name=name, version=version)
+    try:
+        s3.head_object(Bucket=bucket, Key=location.key)
+    except ClientError as err:
+        if error_code(err) in ("404", "NoSuchKey", "NotFound"):
+            raise DatasetError(
+                location.uri,
+                [
+                    f"no dataset at {location.uri}; upload it first with `python -m training "
+                    f"upload --dataset FILE --name {name} --version {version}`"
+                ],
+            ) from err
+        raise
+    payload = {
+        "dataset_uri": location.uri,
+        "requested_by": str(sts.get_caller_identity()["Arn"]),
+        "reason": reason or "manual retrain",
+    }
+    response = lambda_client.invoke(
+        FunctionName=function,
+        InvocationType="RequestResponse",
+        Payload=json.dumps(payload).encode(),
+    )
+    answer = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        message = answer.get("errorMessage") if isinstance(answer, dict) else answer
+        return {"status": "error", "reason": f"the launcher failed: {message}"}
+    if not isinstance(answer, dict):
+        return {"status": "error", "reason": f"unexpected launcher answer: {answer!r}"}
+    return answer
+
+
+def _run_retrain(args: argparse.Namespace) -> int:
+    try:
+        answer = request_retrain(
+            cloudformation=boto3.client("cloudformation"),
+            s3=boto3.client("s3"),
+            sts=boto3.client("sts"),
+            lambda_client=boto3.client("lambda"),
+            stack_prefix=args.stack_prefix,
+            name=args.dataset_name,
+            version=args.dataset_version,
+            reason=args.reason,
+        )
+    except DatasetError as err:
+        _error(str(err))
+        return EXIT_INVALID_DATASET
+    except (ClientError, BotoCoreError, StackOutputError) as err:
+        _error(f"cannot request a run: {error_reason(err)}")
+        return EXIT_FAILED
+    if "instance_id" in answer and "status" not in answer:
+        _output(
+            f"run {answer['run_id']} started on {answer['instance_id']} ({answer['market']})\n"
+            "follow it with `python -m training registry`"
+        )
+        return EXIT_OK
+    run = f"run {answer['run_id']} " if answer.get("run_id") else ""
+    _error(f"{run}{answer.get('status', 'error')}: {answer.get('reason', answer)}")
+    return EXIT_FAILED
+
+
+def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_stack_prefix(parser)
+    parser.add_argument(
+        "--table",
+        metavar="TABLE",
+        help="registry table (default: the RegistryTableName output of <stack-prefix>-pipeline)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=DEFAULT_RUNS,
+        metavar="N",
+        help="how many of the newest runs to show (default: %(default)s)",
+    )
+
+
+def format_registry(registry: Registry, *, runs: int = DEFAULT_RUNS) -> str:
+    """The pointers, every model and the newest runs as plain-text tables."""
+    lines = []
+    for name, pointer in (("live", registry.live()), ("rollback", registry.rollback())):
+        if pointer is None:
+            lines.append(f"{name + ':':<10}none")
+        else:
+            lines.append(
+                f"{name + ':':<10}{pointer.model_version}  {pointer.image_digest or '-'}  "
+                f"revision {pointer.revision}, {pointer.updated_at} by {pointer.updated_by}"
+                + (f": {pointer.reason}" if pointer.reason else "")
+            )
+    models = registry.list_models()
+    lines += ["", f"models ({len(models)}):"]
+    lines += _table(
+        ["MODEL", "STATUS", "ACCURACY", "DATASET", "IMAGE TAG", "IMAGE DIGEST", "CREATED"],
+        [
+            [
+                model.model_version,
+                model.status or "-",
+                _accuracy(model.metrics),
+                f"{model.dataset_name or '?'}/{model.dataset_version or '?'}",
+                model.image_tag or "-",
+                model.image_digest or "-",
+                model.created_at or "-",
+            ]
+            for model in models
+        ],
+    )
+    recent = registry.list_runs(runs)
+    lines += ["", f"runs (newest {len(recent)}):"]
+    lines += _table(
+        ["RUN", "STATUS", "DATASET", "INSTANCE", "MODEL", "ACCURACY", "REASON"],
+        [
+            [
+                run.run_id,
+                run.status,
+                f"{run.dataset_name}/{run.dataset_version}",
+                f"{run.instance_id or '-'} {run.market or ''}".strip(),
+                run.model_version or "-",
+                _accuracy(run.metrics),
+                _one_line(run.reason),
+            ]
+            for run in recent
+        ],
+    )
+    return "\n".join(lines)
+
+
+def _accuracy(metrics: Mapping[str, Any] | None) -> str:
+    value = (metrics or {}).get("accuracy")
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+
+
+def _one_line(text: str | None, limit: int = 100) -> str:
+    """A reason on one line, cut to fit a table row."""
+    flat = " ".join((text or "-").split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns, two spaces apart; "(none)" for no rows."""
+    if not rows:
+        return ["  (none)"]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    return [
+        "  "
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+
+
+def _run_registry(args: argparse.Namespace) -> int:
+    try:
+        table = args.table or stack_output(
+            boto3.client("cloudformation"), f"{args.stack_prefix}-pipeline", "RegistryTableName"
+        )
+        text = format_registry(Registry(table, actor="cli"), runs=args.runs)
+    except (ClientError, BotoCoreError, StackOutputError) as err:
+        _error(f"cannot read the registry: {error_reason(err)}")
+        return EXIT_FAILED
+    _output(text)
     return EXIT_OK
 
 
@@ -325,6 +822,47 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_train_arguments,
         run=_run_train,
     ),
+    "pipeline": Command(
+        help="the cloud run: S3 dataset -> train -> gate -> image in ECR (on the instance)",
+        description="Run one training run as the Spot instance does: mark the run running, read\n"
+        "the dataset version from S3 (checking its stored SHA-256), validate, train, gate\n"
+        "against the live model, export into $BUILD_CONTEXT/model, build the serving\n"
+        "image and push it as <REPOSITORY_URI>:<dataset_version>-<model_version>. A\n"
+        "Spot notice or the time limit stops it between steps (and kills a running\n"
+        "docker command); every outcome is recorded on the run in the registry.",
+        add_arguments=_add_pipeline_arguments,
+        run=_run_pipeline,
+        epilog=_PIPELINE_EPILOG,
+    ),
+    "upload": Command(
+        help="validate a dataset file and store it as a new, immutable dataset version",
+        description="Validate a CSV locally (every problem is listed), then store it at\n"
+        "s3://<bucket>/datasets/<name>/<version>/data.csv with a conditional write, so an\n"
+        "existing version is never overwritten, and its SHA-256, which S3 verifies. The\n"
+        "upload event starts a training run.",
+        add_arguments=_add_upload_arguments,
+        run=_run_upload,
+        epilog=_UPLOAD_EPILOG,
+    ),
+    "retrain": Command(
+        help="start a training run on an uploaded dataset version",
+        description="Invoke the launcher function (from the pipeline stack's outputs) for\n"
+        "s3://<bucket>/datasets/<name>/<version>/data.csv and print the run id and\n"
+        "instance, or why no instance was started. Your identity (STS) is recorded\n"
+        "as requested_by.",
+        add_arguments=_add_retrain_arguments,
+        run=_run_retrain,
+        epilog=_RETRAIN_EPILOG,
+    ),
+    "registry": Command(
+        help="show the live and rollback models, every model and the recent runs",
+        description="Print the registry (docs/registry.md): the live and rollback pointers,\n"
+        "every model with its status, accuracy, dataset and image, and the newest runs\n"
+        "with where they ran and why they ended.",
+        add_arguments=_add_registry_arguments,
+        run=_run_registry,
+        epilog=_REGISTRY_EPILOG,
+    ),
 }
 
 
@@ -334,7 +872,7 @@ def build_parser(commands: Mapping[str, Command] = COMMANDS) -> argparse.Argumen
         prog="python -m training",
         description="Train the iris classifier: dataset -> validate -> train -> evaluate -> "
         "gate -> export.",
-        epilog=_EPILOG,
+        epilog=_TOP_EPILOG,
         formatter_class=_HelpFormatter,
     )
     subparsers = parser.add_subparsers(
@@ -345,7 +883,7 @@ def build_parser(commands: Mapping[str, Command] = COMMANDS) -> argparse.Argumen
             name,
             help=command.help,
             description=command.description,
-            epilog=_EPILOG,
+            epilog=command.epilog,
             formatter_class=_HelpFormatter,
         )
         command.add_arguments(subparser)

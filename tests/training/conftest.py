@@ -1,15 +1,25 @@
-"""Fixtures for the trainer's tests: the bundled iris rows and an emulated S3."""
+"""Fixtures for the trainer's tests: the bundled iris rows and emulated AWS services (moto)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
 
 import boto3
 import pytest
 from moto import mock_aws
+from mypy_boto3_dynamodb import DynamoDBServiceResource
+from mypy_boto3_ec2 import EC2Client
+from mypy_boto3_ecr import ECRClient
 from mypy_boto3_s3 import S3Client
 
+from tests.training.fakes import REPOSITORY, TABLE, FakeImds, RecordingRunner, StepClock
 from training.dataset import bundled_iris_csv
+from training.pipeline import PipelineSettings
+from training.registry import Registry, create_table
+
+REGION: Final = "eu-west-1"
 
 
 @pytest.fixture
@@ -19,19 +29,100 @@ def iris_lines() -> list[str]:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Client]:
-    """An S3 client on moto, with fake credentials so nothing can reach a real account."""
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS call, with fake credentials so nothing can reach a real account."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(
-            Bucket="data", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
-        yield client
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    # Keep boto3's default session between tests: a fresh one re-reads every service model
+    # (~0.4 s a test). The credentials it caches are the fake ones set above.
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
+        yield
+
+
+@pytest.fixture
+def s3(aws: None) -> S3Client:
+    """An S3 client on moto with an empty, versioned bucket `data`."""
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="data", CreateBucketConfiguration={"LocationConstraint": REGION})
+    client.put_bucket_versioning(Bucket="data", VersioningConfiguration={"Status": "Enabled"})
+    return client
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> DynamoDBServiceResource:
+    """A DynamoDB resource on moto holding an empty registry table."""
+    resource = boto3.resource("dynamodb")
+    create_table(resource.meta.client, TABLE)
+    return resource
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    """A clock at 2026-11-27T14:05:01Z that moves only when a test moves it."""
+    return StepClock()
+
+
+@pytest.fixture
+def registry(dynamodb: DynamoDBServiceResource, clock: StepClock) -> Registry:
+    """The registry on the moto table, on the test clock."""
+    return Registry(TABLE, dynamodb=dynamodb, actor="test", clock=clock)
+
+
+@pytest.fixture
+def ecr(aws: None) -> ECRClient:
+    """An ECR client on moto with the (immutable-tag) model repository."""
+    client = boto3.client("ecr")
+    client.create_repository(repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")
+    return client
+
+
+@pytest.fixture
+def ec2(aws: None) -> EC2Client:
+    """An EC2 client on moto."""
+    return boto3.client("ec2")
+
+
+@pytest.fixture
+def imds() -> FakeImds:
+    """Instance metadata of a Spot instance with no interruption notice."""
+    return FakeImds()
+
+
+@pytest.fixture
+def runner() -> RecordingRunner:
+    """A command runner that records docker command lines and answers like Docker."""
+    return RecordingRunner()
+
+
+@pytest.fixture
+def build_context(tmp_path: Path) -> Path:
+    """A serving-image build context: a Dockerfile and an app/ folder."""
+    context = tmp_path / "build"
+    (context / "app").mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.13\n")
+    (context / "app" / "__init__.py").write_text("")
+    return context
+
+
+@pytest.fixture
+def settings(build_context: Path) -> PipelineSettings:
+    """Pipeline settings as the launch template's user data sets them."""
+    return PipelineSettings.from_env(
+        {
+            "REGISTRY_TABLE": TABLE,
+            "REPOSITORY_URI": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}",
+            "BUILD_CONTEXT": str(build_context),
+            "AWS_REGION": REGION,
+            "MIN_ACCURACY": "0.9",
+            "ACCURACY_TOLERANCE": "0.02",
+            "TIME_LIMIT_MINUTES": "60",
+            "DOCKER_PLATFORM": "linux/arm64",
+        }
+    )

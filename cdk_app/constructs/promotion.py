@@ -1,0 +1,294 @@
+"""Promotion: a registered model reaches the API through a canary that can roll itself back.
+
+The promoter Lambda takes a "Model Registered" event (from the registrar), updates the serving
+function's image, publishes a version and starts a CodeDeploy deployment that shifts the `live`
+alias by the configured canary. CodeDeploy rolls back on its own when a guard alarm fires
+(function errors, API 5xx, API p99 latency). The watcher Lambda follows the deployment: on
+success it invalidates CloudFront's cached predictions; on failure it records the model as
+failed and puts the registry's pointers back. `make promote` and `make rollback` run the same
+code from a laptop.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.rest_api import ServingApi
+from cdk_app.constructs.serving_function import ServingFunction
+
+REGISTRY_EVENT_SOURCE = "iris-ml.registry"
+MODEL_REGISTERED = "Model Registered"
+
+_Config = codedeploy.LambdaDeploymentConfig
+_CONFIGS = {
+    "Canary10Percent5Minutes": _Config.CANARY_10_PERCENT_5_MINUTES,
+    "Canary10Percent10Minutes": _Config.CANARY_10_PERCENT_10_MINUTES,
+    "Canary10Percent15Minutes": _Config.CANARY_10_PERCENT_15_MINUTES,
+    "Linear10PercentEvery1Minute": _Config.LINEAR_10_PERCENT_EVERY_1_MINUTE,
+    "AllAtOnce": _Config.ALL_AT_ONCE,
+}
+
+
+class Promotion(Construct):
+    """Guard alarms, CodeDeploy application and group, promoter and watcher functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        serving: ServingFunction,
+        api: ServingApi,
+        distribution: cloudfront.IDistribution,
+        registry: dynamodb.ITableV2,
+        repository: ecr.IRepository,
+        canary: str,
+        latency_p99_threshold_ms: int,
+        architecture: lambda_.Architecture,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        minute = cdk.Duration.minutes(1)
+        api_dimensions = {"ApiName": api.api.rest_api_name, "Stage": api.stage.stage_name}
+        self.guard_alarms = [
+            cloudwatch.Alarm(
+                self,
+                "FunctionErrors",
+                alarm_description="Canary guard: the serving function raised an error",
+                metric=serving.alias.metric_errors(period=minute, statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "Api5xx",
+                alarm_description="Canary guard: the API answered 5xx",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/ApiGateway",
+                    metric_name="5XXError",
+                    dimensions_map=api_dimensions,
+                    period=minute,
+                    statistic="Sum",
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ApiLatencyP99",
+                alarm_description=(
+                    f"Canary guard: API p99 latency above {latency_p99_threshold_ms} ms"
+                ),
+                metric=cloudwatch.Metric(
+                    namespace="AWS/ApiGateway",
+                    metric_name="Latency",
+                    dimensions_map=api_dimensions,
+                    period=minute,
+                    statistic="p99",
+                ),
+                threshold=latency_p99_threshold_ms,
+                evaluation_periods=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        self.application = codedeploy.LambdaApplication(self, "Application")
+        self.deployment_group = codedeploy.LambdaDeploymentGroup(
+            self,
+            "Canary",
+            application=self.application,
+            alias=serving.alias,
+            deployment_config=_CONFIGS[canary],
+            alarms=self.guard_alarms,
+            auto_rollback=codedeploy.AutoRollbackConfig(
+                failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True
+            ),
+        )
+        cdk.Validations.of(self.deployment_group).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]",
+                reason="AWS's documented service policy for CodeDeploy Lambda deployments: it "
+                "may read the guard alarms and move the alias, nothing else.",
+            )
+        )
+
+        environment = {
+            "REGISTRY_TABLE": registry.table_name,
+            "FUNCTION_NAME": serving.function.function_name,
+            "ALIAS_NAME": serving.alias.alias_name,
+            "LIVE_IMAGE_PARAMETER": serving.live_image_parameter,
+            "CODEDEPLOY_APPLICATION": self.application.application_name,
+            "DEPLOYMENT_GROUP": self.deployment_group.deployment_group_name,
+            "DISTRIBUTION_ID": distribution.distribution_id,
+            "REPOSITORY_NAME": repository.repository_name,
+        }
+        self.promoter = PythonFunction(
+            self,
+            "Promoter",
+            handler="training.promoter.handler",
+            description="Promotes a newly registered model through a CodeDeploy canary",
+            environment=environment,
+            architecture=architecture,
+            log_retention_days=log_retention_days,
+            timeout=cdk.Duration.minutes(5),
+        )
+        self.watcher = PythonFunction(
+            self,
+            "Watcher",
+            handler="training.promoter.deployment_handler",
+            description="Settles the registry and CloudFront cache when a deployment ends",
+            environment=environment,
+            architecture=architecture,
+            log_retention_days=log_retention_days,
+            timeout=cdk.Duration.minutes(2),
+        )
+        stack = cdk.Stack.of(self)
+        parameter_arn = stack.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=serving.live_image_parameter.lstrip("/"),
+        )
+        for fn in (self.promoter, self.watcher):
+            registry.grant(
+                fn.function,
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "dynamodb:ConditionCheckItem",
+            )
+            fn.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="MoveTheLiveImagePointer",
+                    actions=["ssm:GetParameter", "ssm:PutParameter"],
+                    resources=[parameter_arn],
+                )
+            )
+            fn.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="TagLiveAndRollbackImages",
+                    actions=["ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"],
+                    resources=[repository.repository_arn],
+                )
+            )
+            fn.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ShiftTheAlias",
+                    actions=[
+                        "lambda:GetAlias",
+                        "lambda:GetFunction",
+                        "lambda:GetFunctionConfiguration",
+                    ],
+                    resources=[serving.function.function_arn, serving.alias.function_arn],
+                )
+            )
+        self.promoter.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DeployNewImages",
+                actions=["lambda:UpdateFunctionCode", "lambda:PublishVersion"],
+                resources=[serving.function.function_arn],
+            )
+        )
+        # Lambda pulls the image with the caller's rights when the code is updated.
+        self.promoter.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PullModelImages",
+                actions=["ecr:GetDownloadUrlForLayer"],
+                resources=[repository.repository_arn],
+            )
+        )
+        self.promoter.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StartCanaries",
+                actions=[
+                    "codedeploy:CreateDeployment",
+                    "codedeploy:GetDeployment",
+                    "codedeploy:GetDeploymentConfig",
+                    "codedeploy:GetApplicationRevision",
+                    "codedeploy:RegisterApplicationRevision",
+                ],
+                resources=[
+                    self.application.application_arn,
+                    self.deployment_group.deployment_group_arn,
+                    self.deployment_group.deployment_config.deployment_config_arn,
+                    stack.format_arn(
+                        service="codedeploy",
+                        resource="deploymentconfig",
+                        resource_name="CodeDeployDefault.LambdaAllAtOnce",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    ),
+                ],
+            )
+        )
+        self.watcher.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="InvalidateCachedPredictions",
+                actions=["cloudfront:CreateInvalidation"],
+                resources=[
+                    stack.format_arn(
+                        service="cloudfront",
+                        region="",
+                        resource="distribution",
+                        resource_name=distribution.distribution_id,
+                    )
+                ],
+            )
+        )
+        self.watcher.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadDeployments",
+                actions=["codedeploy:GetDeployment"],
+                resources=[self.deployment_group.deployment_group_arn],
+            )
+        )
+
+        events.Rule(
+            self,
+            "ModelRegistered",
+            description="The registrar recorded a model that passed the gate: promote it",
+            event_pattern=events.EventPattern(
+                source=[REGISTRY_EVENT_SOURCE], detail_type=[MODEL_REGISTERED]
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.promoter.function,
+                    dead_letter_queue=self.promoter.dead_letters,
+                    retry_attempts=2,
+                )
+            ],
+        )
+        events.Rule(
+            self,
+            "DeploymentEnded",
+            description="A serving deployment succeeded, failed or was stopped",
+            event_pattern=events.EventPattern(
+                source=["aws.codedeploy"],
+                detail_type=["CodeDeploy Deployment State-change Notification"],
+                detail={
+                    "application": [self.application.application_name],
+                    "state": ["SUCCESS", "FAILURE", "STOP"],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.watcher.function,
+                    dead_letter_queue=self.watcher.dead_letters,
+                    retry_attempts=4,
+                )
+            ],
+        )

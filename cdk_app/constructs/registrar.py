@@ -1,0 +1,71 @@
+"""The registrar: on an ECR push of a model image, record dataset version -> image digest."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from cdk_app.constructs.python_function import PythonFunction
+
+
+class Registrar(Construct):
+    """Lambda fed by ECR push events; failures go to its dead-letter queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        repository: ecr.IRepository,
+        registry: dynamodb.ITableV2,
+        architecture: lambda_.Architecture,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.handler = PythonFunction(
+            self,
+            "Registrar",
+            handler="training.registrar.handler",
+            description="Records pushed model images (dataset version -> digest) in the registry",
+            architecture=architecture,
+            log_retention_days=log_retention_days,
+            timeout=cdk.Duration.seconds(30),
+            environment={
+                "REGISTRY_TABLE": registry.table_name,
+                "REPOSITORY_NAME": repository.repository_name,
+            },
+        )
+        registry.grant(
+            self.handler.function,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        )
+        self.rule = events.Rule(
+            self,
+            "ImagePushed",
+            description="A model image was pushed to the repository",
+            event_pattern=events.EventPattern(
+                source=["aws.ecr"],
+                detail_type=["ECR Image Action"],
+                detail={
+                    "action-type": ["PUSH"],
+                    "result": ["SUCCESS"],
+                    "repository-name": [repository.repository_name],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.handler.function,
+                    dead_letter_queue=self.handler.dead_letters,
+                    retry_attempts=4,
+                    max_event_age=cdk.Duration.hours(24),
+                )
+            ],
+        )

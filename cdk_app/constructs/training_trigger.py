@@ -1,0 +1,232 @@
+"""Starts and watches training runs.
+
+The launcher Lambda starts a Spot trainer for a new dataset version (an S3 Object Created event
+under `datasets/<name>/`, or a manual invoke from `make retrain`), falling back across instance
+types and optionally to on-demand. The monitor Lambda, every ten minutes and whenever a trainer
+instance ends, stops runs past their time limit and records runs whose instance died without a
+word, so every run ends with an outcome and a reason.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_app.constructs.data_lake import DATASETS_PREFIX
+from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.spot_trainer import SpotTrainer
+from cdk_app.constructs.trainer_network import TrainerNetwork
+
+# How cdk-nag renders the ARNs below in finding ids: pseudo-parameters as <AWS::...>.
+_NAG_EC2 = "arn:<AWS::Partition>:ec2:<AWS::Region>"
+
+
+def ec2_arn(kind: str, name: str, *, owned: bool = True) -> str:
+    """An EC2 ARN in pseudo-parameters, so it reads the same whatever the stack's environment."""
+    account = cdk.Aws.ACCOUNT_ID if owned else ""
+    return f"arn:{cdk.Aws.PARTITION}:ec2:{cdk.Aws.REGION}:{account}:{kind}/{name}"
+
+
+class TrainingTrigger(Construct):
+    """Launcher and monitor functions and the events that start them."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        trainer: SpotTrainer,
+        network: TrainerNetwork,
+        data_bucket: s3.IBucket,
+        dataset_name: str,
+        registry: dynamodb.ITableV2,
+        architecture: lambda_.Architecture,
+        instance_types: list[str],
+        on_demand_fallback: bool,
+        time_limit_minutes: int,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = cdk.Stack.of(self)
+        self.launcher = PythonFunction(
+            self,
+            "Launcher",
+            handler="training.launcher.handler",
+            description="Starts a Spot training run for a dataset version",
+            architecture=architecture,
+            log_retention_days=log_retention_days,
+            timeout=cdk.Duration.minutes(2),
+            environment={
+                "REGISTRY_TABLE": registry.table_name,
+                "LAUNCH_TEMPLATE_ID": trainer.launch_template.launch_template_id or "",
+                "ON_DEMAND_LAUNCH_TEMPLATE_ID": trainer.on_demand_template.launch_template_id or "",
+                "SUBNET_IDS": ",".join(s.subnet_id for s in network.subnets),
+                "INSTANCE_TYPES": ",".join(instance_types),
+                "ON_DEMAND_FALLBACK": "true" if on_demand_fallback else "false",
+                "TIME_LIMIT_MINUTES": str(time_limit_minutes),
+                "DATASET_BUCKET": data_bucket.bucket_name,
+            },
+        )
+        launcher = self.launcher.function
+        # A duplicate S3 event must not start two runs, nor two events race: one at a time.
+        cfn_launcher = launcher.node.default_child
+        assert isinstance(cfn_launcher, lambda_.CfnFunction)  # noqa: S101 - the L2's child
+        cfn_launcher.reserved_concurrent_executions = 1
+        registry.grant(launcher, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+        account = cdk.Aws.ACCOUNT_ID
+        launch = iam.Policy(
+            self,
+            "LaunchTrainers",
+            statements=[
+                iam.PolicyStatement(
+                    sid="FromTheTrainerTemplate",
+                    actions=["ec2:RunInstances"],
+                    resources=[
+                        *trainer.launch_template_arns,
+                        ec2_arn("security-group", network.security_group.security_group_id),
+                        *(ec2_arn("subnet", s.subnet_id) for s in network.subnets),
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="NewInstancesAndVolumes",
+                    actions=["ec2:RunInstances", "ec2:CreateTags"],
+                    resources=[
+                        ec2_arn(kind, "*") for kind in ("instance", "volume", "network-interface")
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="OwnAmisOnly",
+                    actions=["ec2:RunInstances"],
+                    resources=[ec2_arn("image", "*", owned=False)],
+                    conditions={"StringEquals": {"ec2:Owner": account}},
+                ),
+                iam.PolicyStatement(
+                    sid="PassTrainerRole",
+                    actions=["iam:PassRole"],
+                    resources=[trainer.role.role_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ResolveTrainerAmi",
+                    actions=["ssm:GetParameters"],
+                    resources=[
+                        stack.format_arn(
+                            service="ssm",
+                            resource="parameter",
+                            resource_name=trainer.ami_parameter_name.lstrip("/"),
+                        )
+                    ],
+                ),
+            ],
+        )
+        launch.attach_to_role(self.launcher.role)
+        cdk.Validations.of(launch).acknowledge(
+            *(
+                cdk.Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::{_NAG_EC2}:<AWS::AccountId>:{kind}/*]",
+                    reason="RunInstances creates this resource, so its id does not exist yet; the "
+                    "launch template, subnets and security group it may use are named.",
+                )
+                for kind in ("instance", "volume", "network-interface")
+            ),
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{_NAG_EC2}::image/*]",
+                reason="The trainer AMI id changes with every weekly rebuild; the statement "
+                "only admits AMIs this account owns (ec2:Owner).",
+            ),
+        )
+        events.Rule(
+            self,
+            "NewDatasetVersion",
+            description="A dataset version was written: train on it",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [data_bucket.bucket_name]},
+                    "object": {
+                        "key": events.Match.wildcard(f"{DATASETS_PREFIX}{dataset_name}/*/data.csv")
+                    },
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    launcher,
+                    dead_letter_queue=self.launcher.dead_letters,
+                    retry_attempts=4,
+                    max_event_age=cdk.Duration.hours(6),
+                )
+            ],
+        )
+
+        self.monitor = PythonFunction(
+            self,
+            "Monitor",
+            handler="training.monitor.handler",
+            description="Stops runs past their time limit, records runs whose trainer died",
+            architecture=architecture,
+            log_retention_days=log_retention_days,
+            timeout=cdk.Duration.minutes(2),
+            environment={
+                "REGISTRY_TABLE": registry.table_name,
+                "TIME_LIMIT_MINUTES": str(time_limit_minutes),
+            },
+        )
+        monitor = self.monitor.function
+        registry.grant(
+            monitor, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"
+        )
+        watch = iam.Policy(
+            self,
+            "WatchTrainers",
+            statements=[
+                iam.PolicyStatement(
+                    sid="SeeTrainers", actions=["ec2:DescribeInstances"], resources=["*"]
+                ),
+                iam.PolicyStatement(
+                    sid="StopOverdueTrainers",
+                    actions=["ec2:TerminateInstances"],
+                    resources=[ec2_arn("instance", "*")],
+                    # Only instances the launcher tagged as training runs.
+                    conditions={"StringLike": {"aws:ResourceTag/RunId": "*"}},
+                ),
+            ],
+        )
+        watch.attach_to_role(self.monitor.role)
+        cdk.Validations.of(watch).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="ec2:DescribeInstances has no resource-level permissions.",
+            ),
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{_NAG_EC2}:<AWS::AccountId>:instance/*]",
+                reason="Trainer instance ids are not known in advance; TerminateInstances is "
+                "limited by condition to instances tagged with a RunId by the launcher.",
+            ),
+        )
+        dlq_target = targets.LambdaFunction(
+            monitor, dead_letter_queue=self.monitor.dead_letters, retry_attempts=2
+        )
+        events.Rule(
+            self,
+            "Every10Minutes",
+            description="Check running trainers against their time limit",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(10)),
+            targets=[dlq_target],
+        )
+        events.Rule(
+            self,
+            "TrainerEnded",
+            description="A trainer instance stopped or terminated: settle its run",
+            event_pattern=events.EventPattern(
+                source=["aws.ec2"],
+                detail_type=["EC2 Instance State-change Notification"],
+                detail={"state": ["terminated", "stopped"]},
+            ),
+            targets=[dlq_target],
+        )

@@ -1,0 +1,326 @@
+"""Lambda: start a training run on a Spot instance for a new dataset version.
+
+Started by an S3 `Object Created` event for `datasets/<name>/<version>/data.csv` or by a direct
+invoke (`python -m training retrain`). It records the run as `launching` with a conditional put
+(a duplicate delivery of the same event gets the same run id and launches nothing), then tries
+each instance type, then each subnet, on Spot, and on demand only when allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from training.aws import (
+    Clock,
+    DatasetLocation,
+    LocationError,
+    configure_logging,
+    env_bool,
+    env_int,
+    env_list,
+    error_code,
+    error_reason,
+    log,
+    new_run_id,
+    parse_iso,
+    require_env,
+    utc_now,
+)
+from training.registry import FAILED, Registry
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import RunInstancesRequestTypeDef, TagTypeDef
+
+SPOT, ON_DEMAND = "spot", "on-demand"
+# RunInstances errors that mean "no room for this type/subnet/market right now": the next
+# choice may succeed. From the EC2 API error reference; the lower-case ones are Spot request
+# status codes that some messages carry as codes.
+CAPACITY_ERRORS = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "InsufficientCapacity",
+        "InsufficientHostCapacity",
+        "InsufficientReservedInstanceCapacity",
+        "InsufficientFreeAddressesInSubnet",
+        "UnfulfillableCapacity",
+        "SpotMaxPriceTooLow",
+        "MaxSpotInstanceCountExceeded",
+        "Unsupported",
+        "capacity-not-available",
+        "capacity-oversubscribed",
+        "price-too-low",
+    }
+)
+SPOT_OPTIONS = {
+    "MarketType": "spot",
+    "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
+}
+
+# Capacity errors come back as HTTP 500, which botocore retries with backoff; the next instance
+# type or subnet is the better retry, so one retry only (kept for throttling and blips).
+EC2_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2})
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    """The launcher's settings, from the environment the CDK sets."""
+
+    registry_table: str
+    launch_template_id: str
+    on_demand_launch_template_id: str | None
+    subnet_ids: tuple[str, ...]
+    instance_types: tuple[str, ...]
+    on_demand_fallback: bool
+    time_limit_minutes: int
+    dataset_bucket: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
+        """Parse the settings; SettingsError names the variable that is wrong."""
+        env = os.environ if environ is None else environ
+        fallback = env_bool(env, "ON_DEMAND_FALLBACK")
+        return cls(
+            registry_table=require_env(env, "REGISTRY_TABLE"),
+            launch_template_id=require_env(env, "LAUNCH_TEMPLATE_ID"),
+            # The Spot template requests Spot; on-demand launches need a template that does not.
+            on_demand_launch_template_id=(
+                require_env(env, "ON_DEMAND_LAUNCH_TEMPLATE_ID") if fallback else None
+            ),
+            subnet_ids=env_list(env, "SUBNET_IDS"),
+            instance_types=env_list(env, "INSTANCE_TYPES"),
+            on_demand_fallback=fallback,
+            time_limit_minutes=env_int(env, "TIME_LIMIT_MINUTES"),
+            dataset_bucket=require_env(env, "DATASET_BUCKET"),
+        )
+
+
+class RequestError(ValueError):
+    """The event does not ask for a run this launcher can start; the message says why."""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """A validated request for a training run."""
+
+    location: DatasetLocation
+    trigger: str
+    requested_at: datetime
+    idempotency_key: str | None = None
+    requested_by: str | None = None
+    reason: str | None = None
+
+
+def parse_request(event: Mapping[str, Any], *, bucket: str, now: datetime) -> LaunchRequest:
+    """Read an S3 Object Created event or a direct invoke; RequestError when it is neither."""
+    if event.get("source") == "aws.s3":
+        return _s3_request(event, bucket=bucket, now=now)
+    if "dataset_uri" in event:
+        uri = event["dataset_uri"]
+        if not isinstance(uri, str):
+            raise RequestError(f"dataset_uri must be a string, got {uri!r}")
+        try:
+            location = DatasetLocation.parse(uri, bucket=bucket)
+        except LocationError as err:
+            raise RequestError(str(err)) from err
+        return LaunchRequest(
+            location=location,
+            trigger="manual",
+            requested_at=now,
+            requested_by=_text(event.get("requested_by")) or "unknown",
+            reason=_text(event.get("reason")),
+        )
+    raise RequestError(
+        'expected an S3 Object Created event or {"dataset_uri": "s3://...", '
+        f'"requested_by": ..., "reason": ...}}; got keys {sorted(event)}'
+    )
+
+
+def _s3_request(event: Mapping[str, Any], *, bucket: str, now: datetime) -> LaunchRequest:
+    """The request an S3 Object Created event (through EventBridge) makes."""
+    detail = event.get("detail") or {}
+    found = (detail.get("bucket") or {}).get("name", "")
+    obj = detail.get("object") or {}
+    key = obj.get("key", "")
+    if event.get("detail-type") != "Object Created":
+        raise RequestError(f"S3 event {event.get('detail-type')!r} is not Object Created")
+    if found != bucket:
+        raise RequestError(f"s3://{found}/{key} is not in the data bucket {bucket}")
+    try:
+        location = DatasetLocation.from_key(found, key)
+    except LocationError as err:
+        raise RequestError(str(err)) from err
+    # The object version identifies the upload itself; without versioning, the event id
+    # (kept across EventBridge's redeliveries) does.
+    version_id = obj.get("version-id")
+    key_id = f"{location.uri}?versionId={version_id}" if version_id else f"event:{event.get('id')}"
+    requested_at = parse_iso(event["time"]) if event.get("time") else now
+    return LaunchRequest(
+        location=location,
+        trigger="s3-event",
+        requested_at=requested_at,
+        idempotency_key=key_id,
+        requested_by=str(detail.get("requester") or "") or None,
+        reason=f"{detail.get('reason', 'Object Created')} of {location.uri}",
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def launch(
+    request: LaunchRequest,
+    settings: LauncherSettings,
+    *,
+    registry: Registry,
+    ec2: EC2Client,
+) -> dict[str, Any]:
+    """Record the run and start its instance, falling back across types, subnets and markets."""
+    run_id = new_run_id(request.requested_at, request.idempotency_key)
+    run, created = registry.start_run(
+        run_id,
+        dataset_uri=request.location.uri,
+        dataset_name=request.location.name,
+        dataset_version=request.location.version,
+        trigger=request.trigger,
+        requested_by=request.requested_by,
+        request_reason=request.reason,
+    )
+    if not created:
+        log(_log, "duplicate request; nothing launched", run_id=run_id, status=run.status)
+        return {
+            "run_id": run_id,
+            "status": "duplicate",
+            "run_status": run.status,
+            "instance_id": run.instance_id,
+        }
+    attempts: list[str] = []
+    markets = (SPOT, ON_DEMAND) if settings.on_demand_fallback else (SPOT,)
+    for market in markets:
+        for subnet in settings.subnet_ids:
+            for instance_type in settings.instance_types:
+                try:
+                    response = ec2.run_instances(
+                        **_run_instances_args(
+                            settings,
+                            run_id=run_id,
+                            location=request.location,
+                            subnet=subnet,
+                            instance_type=instance_type,
+                            market=market,
+                        )
+                    )
+                except ClientError as err:
+                    attempts.append(f"{market} {instance_type} in {subnet}: {error_reason(err)}")
+                    log(_log, "launch attempt failed", run_id=run_id, attempt=attempts[-1])
+                    if error_code(err) in CAPACITY_ERRORS:
+                        continue
+                    return _fail(registry, run_id, "EC2 refused the launch", attempts)
+                instance_id = response["Instances"][0]["InstanceId"]
+                registry.record_launch(
+                    run_id, instance_id=instance_id, instance_type=instance_type, market=market
+                )
+                log(
+                    _log,
+                    "instance launched",
+                    run_id=run_id,
+                    instance_id=instance_id,
+                    instance_type=instance_type,
+                    market=market,
+                    subnet=subnet,
+                    failed_attempts=attempts,
+                    time_limit_minutes=settings.time_limit_minutes,
+                )
+                return {"run_id": run_id, "instance_id": instance_id, "market": market}
+    fallback = "" if settings.on_demand_fallback else " (on-demand fallback is off)"
+    return _fail(registry, run_id, f"no capacity for any choice{fallback}", attempts)
+
+
+def _run_instances_args(
+    settings: LauncherSettings,
+    *,
+    run_id: str,
+    location: DatasetLocation,
+    subnet: str,
+    instance_type: str,
+    market: str,
+) -> RunInstancesRequestTypeDef:
+    """RunInstances parameters for one attempt; the launch template holds everything else."""
+    tags: list[TagTypeDef] = [
+        {"Key": "RunId", "Value": run_id},
+        {"Key": "DatasetUri", "Value": location.uri},
+        {"Key": "Name", "Value": f"trainer-{run_id}"},
+    ]
+    template = (
+        settings.launch_template_id
+        if market == SPOT
+        else settings.on_demand_launch_template_id or settings.launch_template_id
+    )
+    args: RunInstancesRequestTypeDef = {
+        "LaunchTemplate": {"LaunchTemplateId": template, "Version": "$Latest"},
+        "MinCount": 1,
+        "MaxCount": 1,
+        "SubnetId": subnet,
+        "InstanceType": instance_type,  # type: ignore[typeddict-item]
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ],
+    }
+    if market == SPOT:
+        # The Spot template says the same; stated here too so a call reads complete.
+        args["InstanceMarketOptions"] = SPOT_OPTIONS  # type: ignore[typeddict-item]
+    return args
+
+
+def _fail(registry: Registry, run_id: str, summary: str, attempts: list[str]) -> dict[str, Any]:
+    """End the run `failed`, listing every attempt in the reason."""
+    reason = f"{summary}; attempts: " + "; ".join(attempts) if attempts else summary
+    registry.finish_run(run_id, FAILED, reason)
+    log(_log, "launch failed", level=logging.ERROR, run_id=run_id, reason=reason)
+    return {"run_id": run_id, "status": FAILED, "reason": reason}
+
+
+def handle(
+    event: Mapping[str, Any],
+    settings: LauncherSettings,
+    *,
+    registry: Registry,
+    ec2: EC2Client,
+    clock: Clock = utc_now,
+) -> dict[str, Any]:
+    """Validate the event, then launch; a refused request records nothing and says why."""
+    try:
+        request = parse_request(event, bucket=settings.dataset_bucket, now=clock())
+    except RequestError as err:
+        log(
+            _log,
+            "request refused",
+            level=logging.WARNING,
+            reason=str(err),
+            event_id=event.get("id"),
+        )
+        return {"status": "refused", "reason": str(err)}
+    return launch(request, settings, registry=registry, ec2=ec2)
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """Lambda entry point: settings and clients from the environment, then `handle`."""
+    configure_logging()
+    settings = LauncherSettings.from_env()
+    # Clients are built per invocation: launches are rare, and a fresh client always sees
+    # the current environment.
+    registry = Registry(settings.registry_table, actor="launcher")
+    return handle(event, settings, registry=registry, ec2=boto3.client("ec2", config=EC2_CONFIG))

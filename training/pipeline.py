@@ -1,0 +1,612 @@
+"""The trainer's cloud run: S3 dataset -> validate -> train -> gate -> export -> image in ECR.
+
+Runs on the Spot instance (`python -m training pipeline`). Between every step it checks for a
+Spot interruption notice and the time limit; a watcher thread polls IMDS meanwhile and stops
+a running docker command, so nothing is pushed once a notice is out. Every outcome ends the run
+in the registry with a reason and maps to an exit code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from training.aws import (
+    Clock,
+    DatasetLocation,
+    LocationError,
+    SettingsError,
+    env_fraction,
+    env_int,
+    error_code,
+    error_reason,
+    image_tag,
+    iso,
+    log,
+    parse_iso,
+    require_env,
+    utc_now,
+)
+from training.dataset import FEATURES, Dataset, DatasetError, parse_dataset
+from training.docker import CommandCancelledError, CommandError, Docker, DockerCli, ecr_login
+from training.export import ExportError, as_knn, export_model, knn_arrays, npz_bytes
+from training.gate import GateResult, check_gate
+from training.imds import Host, Imds, ImdsError, InstanceMetadata, SystemHost
+from training.registry import (
+    CANDIDATE,
+    FAILED,
+    INTERRUPTED,
+    REJECTED,
+    SUCCEEDED,
+    TIMED_OUT,
+    ModelRecord,
+    Registry,
+)
+from training.train import TrainResult, train
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_s3 import S3Client
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_INVALID_DATASET = 3
+EXIT_REJECTED = 4
+EXIT_INTERRUPTED = 5
+EXIT_TIMED_OUT = 6
+EXIT_CODES = {
+    SUCCEEDED: EXIT_SUCCEEDED,
+    FAILED: EXIT_FAILED,
+    REJECTED: EXIT_REJECTED,
+    INTERRUPTED: EXIT_INTERRUPTED,
+    TIMED_OUT: EXIT_TIMED_OUT,
+}
+# IMDS publishes a Spot notice two minutes ahead; polling every 5 s leaves ~115 s to stop.
+SPOT_POLL_SECONDS = 5.0
+PLATFORMS = ("linux/arm64", "linux/amd64")
+MODEL_DIR = "model"
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The trainer's settings, from the environment the launch template's user data sets."""
+
+    registry_table: str
+    repository_uri: str
+    build_context: Path
+    region: str
+    min_accuracy: float
+    accuracy_tolerance: float
+    time_limit_minutes: int
+    docker_platform: str
+
+    @property
+    def repository_name(self) -> str:
+        """The ECR repository's name (the URI's path)."""
+        return self.repository_uri.partition("/")[2]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
+        """Parse and check the settings; SettingsError names the variable that is wrong."""
+        env = os.environ if environ is None else environ
+        repository_uri = require_env(env, "REPOSITORY_URI")
+        host, _, name = repository_uri.partition("/")
+        if ".dkr.ecr." not in host or not name or ":" in name or "@" in name:
+            raise SettingsError(
+                "environment variable REPOSITORY_URI must be an ECR repository URI like "
+                f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/name, got {repository_uri!r}"
+            )
+        build_context = Path(require_env(env, "BUILD_CONTEXT"))
+        if not (build_context / "Dockerfile").is_file():
+            raise SettingsError(
+                f"environment variable BUILD_CONTEXT must name the serving image's build "
+                f"context (a directory with a Dockerfile), got {str(build_context)!r}"
+            )
+        platform = require_env(env, "DOCKER_PLATFORM")
+        if platform not in PLATFORMS:
+            raise SettingsError(
+                f"environment variable DOCKER_PLATFORM must be one of {', '.join(PLATFORMS)}, "
+                f"got {platform!r}"
+            )
+        return cls(
+            registry_table=require_env(env, "REGISTRY_TABLE"),
+            repository_uri=repository_uri,
+            build_context=build_context,
+            region=require_env(env, "AWS_REGION"),
+            min_accuracy=env_fraction(env, "MIN_ACCURACY"),
+            accuracy_tolerance=env_fraction(env, "ACCURACY_TOLERANCE"),
+            time_limit_minutes=env_int(env, "TIME_LIMIT_MINUTES"),
+            docker_platform=platform,
+        )
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Which run to execute on which dataset version."""
+
+    run_id: str
+    dataset_uri: str
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended (its recorded status and reason, the exit code) and what it produced."""
+
+    run_id: str
+    status: str
+    exit_code: int
+    reason: str
+    model_version: str | None = None
+    image_tag: str | None = None
+    image_digest: str | None = None
+    metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the pipeline talks to; `connect` builds the real ones on the instance."""
+
+    registry: Registry
+    s3: S3Client
+    ecr: ECRClient
+    docker: Docker
+    imds: InstanceMetadata
+    host: Host
+    clock: Clock = utc_now
+
+    @classmethod
+    def connect(cls, settings: PipelineSettings) -> Services:
+        """AWS clients in the settings' region, the Docker CLI, IMDS and this host."""
+        session = boto3.Session(region_name=settings.region)
+        imds = Imds()
+        return cls(
+            registry=Registry(
+                settings.registry_table,
+                dynamodb=session.resource("dynamodb"),
+                actor="trainer",
+            ),
+            s3=session.client("s3"),
+            ecr=session.client("ecr"),
+            docker=DockerCli(),
+            imds=imds,
+            host=SystemHost(),
+        )
+
+
+def export_info(dataset: Dataset, result: TrainResult, gate: GateResult) -> dict[str, Any]:
+    """What metadata.json records beside the model: dataset, metrics, training, gate."""
+    return {
+        "dataset": dataset.info(),
+        "metrics": result.metrics,
+        "training": result.training,
+        "gate": gate.as_dict(),
+    }
+
+
+def model_version_of(result: TrainResult) -> str:
+    """The version an export of the model would carry (without writing it)."""
+    payload = npz_bytes(knn_arrays(as_knn(result.estimator), list(FEATURES)))
+    return hashlib.sha256(payload).hexdigest()[:12]
+
+
+class _StopError(Exception):
+    """The run must stop now with `status` (interruption or time limit)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class _StepError(Exception):
+    """A step failed for a reason worth recording as is."""
+
+
+class _Watchdog:
+    """Polls IMDS for a Spot notice and the clock for the deadline; sets `cancel` on either."""
+
+    def __init__(
+        self, imds: InstanceMetadata, *, deadline: datetime, clock: Clock, poll_seconds: float
+    ) -> None:
+        self.cancel = threading.Event()
+        self.notice: dict[str, str] | None = None
+        self.timed_out = False
+        self._imds = imds
+        self._deadline = deadline
+        self._clock = clock
+        self._poll_seconds = poll_seconds
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="spot-watcher", daemon=True)
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=self._poll_seconds + 5)
+
+    def _watch(self) -> None:
+        while not self._done.wait(self._poll_seconds):
+            self.check()
+
+    def check(self) -> None:
+        """Poll once; an IMDS hiccup is logged and the next poll tries again."""
+        with self._lock:
+            if self.cancel.is_set():
+                return
+            try:
+                notice = self._imds.spot_instance_action()
+            except ImdsError as err:
+                log(_log, "cannot poll for a Spot notice", level=logging.WARNING, error=str(err))
+                notice = None
+            if notice:
+                self.notice = notice
+                self.cancel.set()
+                log(_log, "Spot interruption notice", level=logging.WARNING, notice=notice)
+            elif self._clock() >= self._deadline:
+                self.timed_out = True
+                self.cancel.set()
+
+    def stop_reason(self, step: str) -> _StopError | None:
+        """Why the run must stop before or during `step`, if it must."""
+        if self.notice is not None:
+            return _StopError(
+                INTERRUPTED,
+                f"Spot interruption notice during {step}: {self.notice.get('action', '?')} "
+                f"at {self.notice.get('time', '?')}; nothing pushed after the notice",
+            )
+        if self.timed_out:
+            return _StopError(
+                TIMED_OUT,
+                f"time limit reached during {step} (deadline {iso(self._deadline)})",
+            )
+        return None
+
+    def checkpoint(self, step: str) -> None:
+        """Raise _StopError when a notice is out or the time is up; called before every step."""
+        self.check()
+        stop = self.stop_reason(step)
+        if stop is not None:
+            raise stop
+
+
+@dataclass
+class _Pipeline:
+    """One run's state while its steps execute."""
+
+    settings: PipelineSettings
+    request: RunRequest
+    registry: Registry
+    s3: S3Client
+    ecr: ECRClient
+    docker: Docker
+    imds: InstanceMetadata
+    clock: Clock
+    poll_seconds: float
+    step: str = "start"
+    # Recorded on the run when it finishes, as far as the run got.
+    details: dict[str, Any] = field(default_factory=dict)
+    digest: str | None = None
+
+    def run(self) -> RunOutcome:
+        prepared = self._prepare()
+        if isinstance(prepared, RunOutcome):
+            return prepared
+        location, deadline = prepared
+        with _Watchdog(
+            self.imds, deadline=deadline, clock=self.clock, poll_seconds=self.poll_seconds
+        ) as watchdog:
+            try:
+                return self._steps(location, watchdog)
+            except Exception as err:
+                known = self._known_failure(err, watchdog)
+                if known is None:
+                    # Recorded, then re-raised so the traceback reaches the instance's log.
+                    self._finish(FAILED, f"{self.step} failed unexpectedly: {error_reason(err)}")
+                    raise
+                status, reason, exit_code = known
+                return self._finish(status, reason, exit_code=exit_code)
+
+    def _prepare(self) -> tuple[DatasetLocation, datetime] | RunOutcome:
+        """Create or check the run and mark it running; its location and deadline, or why not."""
+        existing = self.registry.get_run(self.request.run_id)
+        try:
+            location = DatasetLocation.parse(self.request.dataset_uri)
+        except LocationError as err:
+            if existing is None:
+                raise
+            return self._finish(FAILED, str(err))
+        if existing is None:
+            self.registry.start_run(
+                self.request.run_id,
+                dataset_uri=location.uri,
+                dataset_name=location.name,
+                dataset_version=location.version,
+                trigger="manual",
+                requested_by=self.request.requested_by,
+            )
+        elif existing.terminal or existing.dataset_uri != location.uri:
+            # Not ours to change: report and leave the record as it is.
+            reason = (
+                f"run {existing.run_id} already ended as {existing.status}"
+                if existing.terminal
+                else f"run {existing.run_id} is for {existing.dataset_uri}, not {location.uri}"
+            )
+            log(_log, "refusing to run", level=logging.ERROR, run_id=existing.run_id, reason=reason)
+            return RunOutcome(existing.run_id, existing.status, EXIT_FAILED, reason)
+        try:
+            instance = (self.imds.instance_id(), self.imds.instance_type(), self.imds.lifecycle())
+        except ImdsError as err:
+            return self._finish(FAILED, f"cannot read the instance metadata: {err}")
+        run = self.registry.mark_running(
+            self.request.run_id,
+            instance_id=instance[0],
+            instance_type=instance[1],
+            market=instance[2],
+        )
+        limit = timedelta(minutes=self.settings.time_limit_minutes)
+        return location, parse_iso(run.started_at) + limit
+
+    def _known_failure(
+        self, err: Exception, watchdog: _Watchdog
+    ) -> tuple[str, str, int | None] | None:
+        """(status, reason, exit code) for an expected way of failing; None for a bug."""
+        if isinstance(err, CommandCancelledError):
+            # Killed by the watchdog (a notice or the deadline), or by something else.
+            err = watchdog.stop_reason(self.step) or _StepError(str(err))
+        if isinstance(err, _StopError):
+            return err.status, err.reason, None
+        if isinstance(err, DatasetError):
+            return FAILED, str(err), EXIT_INVALID_DATASET
+        if isinstance(err, ClientError | BotoCoreError):
+            return FAILED, f"{self.step} failed: {error_reason(err)}", None
+        if isinstance(err, _StepError | CommandError | ExportError | ImdsError | OSError):
+            return FAILED, f"{self.step} failed: {err}", None
+        return None
+
+    def _steps(self, location: DatasetLocation, watchdog: _Watchdog) -> RunOutcome:
+        self._enter("download", watchdog)
+        data = self._download(location)
+        self._enter("validate", watchdog)
+        dataset = parse_dataset(
+            data, name=location.name, version=location.version, source=location.uri
+        )
+        self._enter("train", watchdog)
+        result = train(dataset)
+        model_version = model_version_of(result)
+        self.details.update(model_version=model_version, metrics=result.metrics)
+        self._enter("gate", watchdog)
+        gate = check_gate(
+            result.metrics,
+            min_accuracy=self.settings.min_accuracy,
+            baseline=self._baseline(),
+            tolerance=self.settings.accuracy_tolerance,
+        )
+        if not gate.passed:
+            reason = "refused by the quality gate: " + "; ".join(gate.reasons)
+            self.registry.record_model(
+                self._model(
+                    location=location,
+                    dataset=dataset,
+                    result=result,
+                    gate=gate,
+                    model_version=model_version,
+                    status=REJECTED,
+                    reason=reason,
+                )
+            )
+            return self._finish(REJECTED, reason)
+        self._enter("export", watchdog)
+        exported = export_model(
+            result.estimator,
+            self.settings.build_context / MODEL_DIR,
+            feature_names=list(FEATURES),
+            info=export_info(dataset, result, gate),
+        )
+        if exported.model_version != model_version:
+            raise _StepError(
+                f"the export is model {exported.model_version}, the trained one {model_version}"
+            )
+        tag = image_tag(location.version, model_version)
+        image = f"{self.settings.repository_uri}:{tag}"
+        self._enter("image lookup", watchdog)
+        self.digest = self._existing_image(tag)
+        if self.digest is None:
+            self._enter("ECR login", watchdog)
+            ecr_login(self.ecr, self.docker, cancel=watchdog.cancel)
+            self._enter("docker build", watchdog)
+            self.docker.build(
+                self.settings.build_context,
+                image,
+                self.settings.docker_platform,
+                cancel=watchdog.cancel,
+            )
+            self._enter("docker push", watchdog)
+            self.digest = self.docker.push(image, cancel=watchdog.cancel)
+        else:
+            log(_log, "image exists; not rebuilt", run_id=self.request.run_id, image=image)
+        self.details["image_tag"] = tag
+        accuracy = result.metrics["accuracy"]
+        self.registry.record_model(
+            self._model(
+                location=location,
+                dataset=dataset,
+                result=result,
+                gate=gate,
+                model_version=model_version,
+                status=CANDIDATE,
+                reason=f"passed the quality gate with accuracy {accuracy:.4f}",
+                tag=tag,
+            )
+        )
+        return self._finish(
+            SUCCEEDED, f"passed the quality gate with accuracy {accuracy:.4f}; image {tag}"
+        )
+
+    def _enter(self, step: str, watchdog: _Watchdog) -> None:
+        """Start `step` unless a Spot notice is out or the time is up."""
+        watchdog.checkpoint(step)
+        self.step = step
+        log(_log, f"step: {step}", run_id=self.request.run_id, step=step)
+
+    def _download(self, location: DatasetLocation) -> bytes:
+        """The dataset's bytes, checked against the SHA-256 checksum S3 stored with them."""
+        try:
+            response = self.s3.get_object(
+                Bucket=location.bucket, Key=location.key, ChecksumMode="ENABLED"
+            )
+            data = response["Body"].read()
+        except (ClientError, BotoCoreError) as err:
+            raise _StepError(f"cannot read {location.uri}: {error_reason(err)}") from err
+        digest = hashlib.sha256(data)
+        self.details.update(
+            dataset_sha256=digest.hexdigest(), dataset_s3_version_id=response.get("VersionId")
+        )
+        stored = response.get("ChecksumSHA256")
+        # A multipart upload's checksum is a checksum of part checksums ("...-<parts>"): it
+        # cannot be compared with the object's digest.
+        if stored and response.get("ChecksumType") != "COMPOSITE" and "-" not in stored:
+            computed = base64.b64encode(digest.digest()).decode()
+            if stored != computed:
+                raise DatasetError(
+                    location.uri,
+                    [
+                        f"the bytes read have SHA-256 {computed} but S3 stored {stored} for "
+                        "them: the object is corrupt or was read incompletely"
+                    ],
+                )
+        else:
+            log(
+                _log,
+                "no full-object SHA-256 stored with the dataset; recording the computed one",
+                run_id=self.request.run_id,
+                dataset_sha256=digest.hexdigest(),
+            )
+        return bytes(data)
+
+    def _baseline(self) -> dict[str, Any] | None:
+        """The live model's metrics; None before the first promotion."""
+        live = self.registry.live()
+        if live is None:
+            return None
+        model = self.registry.get_model(live.model_version)
+        accuracy = None if model is None or not model.metrics else model.metrics.get("accuracy")
+        if model is None or not isinstance(accuracy, int | float):
+            raise _StepError(
+                f"the live pointer names model {live.model_version}, which has no recorded "
+                "accuracy to compare with"
+            )
+        return model.metrics
+
+    def _existing_image(self, tag: str) -> str | None:
+        """The digest of an image already pushed under `tag` (a re-run), else None."""
+        try:
+            details = self.ecr.describe_images(
+                repositoryName=self.settings.repository_name, imageIds=[{"imageTag": tag}]
+            )["imageDetails"]
+        except ClientError as err:
+            if error_code(err) == "ImageNotFoundException":
+                return None
+            raise
+        return details[0]["imageDigest"] if details else None
+
+    def _model(
+        self,
+        *,
+        location: DatasetLocation,
+        dataset: Dataset,
+        result: TrainResult,
+        gate: GateResult,
+        model_version: str,
+        status: str,
+        reason: str,
+        tag: str | None = None,
+    ) -> ModelRecord:
+        return ModelRecord(
+            model_version=model_version,
+            status=status,
+            status_reason=reason,
+            run_id=self.request.run_id,
+            dataset_name=dataset.name,
+            dataset_version=dataset.version,
+            dataset_uri=location.uri,
+            dataset_sha256=dataset.sha256,
+            dataset_s3_version_id=self.details.get("dataset_s3_version_id"),
+            metrics=result.metrics,
+            gate=gate.as_dict(),
+            image_tag=tag,
+        )
+
+    def _finish(self, status: str, reason: str, *, exit_code: int | None = None) -> RunOutcome:
+        """End the run; when something else ended it first, report what it recorded."""
+        run, changed = self.registry.finish_run(
+            self.request.run_id, status, reason, details=self.details
+        )
+        if changed:
+            code = EXIT_CODES[status] if exit_code is None else exit_code
+        else:
+            log(
+                _log,
+                "the run had already ended",
+                level=logging.WARNING,
+                run_id=run.run_id,
+                status=run.status,
+            )
+            code = EXIT_CODES.get(run.status, EXIT_FAILED)
+        log(_log, "run finished", run_id=run.run_id, status=run.status, reason=run.reason)
+        return RunOutcome(
+            run_id=run.run_id,
+            status=run.status,
+            exit_code=code,
+            reason=run.reason or reason,
+            model_version=self.details.get("model_version"),
+            image_tag=self.details.get("image_tag"),
+            image_digest=self.digest,
+            metrics=self.details.get("metrics"),
+        )
+
+
+def run_pipeline(
+    settings: PipelineSettings,
+    request: RunRequest,
+    *,
+    registry: Registry,
+    s3: S3Client,
+    ecr: ECRClient,
+    docker: Docker,
+    imds: InstanceMetadata,
+    clock: Clock = utc_now,
+    spot_poll_seconds: float = SPOT_POLL_SECONDS,
+) -> RunOutcome:
+    """Run one training run end to end and record how it ended.
+
+    Expected failures (bad data, AWS or Docker errors) end the run `failed` and return; an
+    unexpected exception is recorded the same way, then re-raised.
+    """
+    return _Pipeline(
+        settings=settings,
+        request=request,
+        registry=registry,
+        s3=s3,
+        ecr=ecr,
+        docker=docker,
+        imds=imds,
+        clock=clock,
+        poll_seconds=spot_poll_seconds,
+    ).run()
