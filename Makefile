@@ -12,6 +12,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := npx --no-install cdk
 STAMP := $(VENV)/.install-stamp
+# checkov pins packaging<24, which pytest 9 cannot use: it gets a venv of its own.
+CHECKOV := $(VENV)/checkov/bin/checkov
 # Wheels of the serving image's dependencies (and the benchmark baseline's), fetched at install
 # time so that the image test and the benchmark install them offline.
 WHEELS := $(VENV)/wheelhouse
@@ -20,11 +22,11 @@ PORT ?= 8000
 
 STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
 
-.PHONY: help install model synth test lint format run bench retrain retrain-local registry \
-        deploy destroy lock clean
+.PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
+        status promote rollback deploy destroy lock clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(STAMP) ## Create .venv with the pinned Python deps, Node 24 and the CDK CLI
 
@@ -37,6 +39,11 @@ $(STAMP): requirements.txt requirements-dev.txt training/requirements.txt lambda
 	npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
 	  -d $(WHEELS) -r lambda_image/requirements.txt -r bench/baseline/requirements.txt
+	@touch $@
+
+$(CHECKOV): requirements-checkov.txt
+	@test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 model: $(MODEL) ## Train the model on the bundled iris data into the serving image's build context
@@ -56,7 +63,11 @@ lint: install ## Lint (ruff), check formatting, type-check (mypy strict), lint t
 	MYPYPATH=lambda_image mypy lambda_image/app $$(find tests/serving -name '*.py')
 	hadolint lambda_image/Dockerfile
 
-test: lint model ## Everything CI runs: lint, types and the test suite
+check: synth $(CHECKOV) ## Scan the synthesized templates: cfn-lint (no errors), checkov (no failures)
+	cfn-lint
+	$(CHECKOV) -d cdk.out --framework cloudformation --quiet --compact --skip-download
+
+test: lint check ## Everything CI runs: lint, types, template scanners and the test suite
 	pytest
 
 format: install ## Rewrite files in the house format and fix what ruff can fix
@@ -69,6 +80,12 @@ run: model ## Serve the API on http://127.0.0.1:8000 (PORT=...), training the mo
 bench: model ## Benchmark cold start, warm latency and dependency size against a baseline
 	python bench/bench.py
 
+diagram: model ## Draw docs/architecture.png from the synthesized app
+	python scripts/diagram.py
+
+cost: model ## Estimate the monthly AWS bill of the configured app (list prices, docs/cost.md)
+	python scripts/cost.py
+
 retrain: install ## Train on dataset version DATASET=<version> in AWS (needs AWS credentials)
 	@test -n "$(DATASET)" || { echo "usage: make retrain DATASET=<version> [REASON=...]"; exit 2; }
 	python -m training retrain --dataset-version "$(DATASET)" --stack-prefix "$(STACK_PREFIX)" \
@@ -80,11 +97,23 @@ retrain-local: install ## Run the whole pipeline against an in-process AWS emula
 registry: install ## Show the model registry in AWS: live, rollback, models, runs
 	python -m training registry --stack-prefix "$(STACK_PREFIX)"
 
-deploy: install ## Deploy every stack to the configured AWS account
-	@echo "not yet: deploy lands with the API issue"
+status: install ## Show the live model, the rollback target and the history (AWS)
+	python -m training status --stack-prefix "$(STACK_PREFIX)"
 
-destroy: install ## Remove the stacks (data is retained)
-	@echo "not yet: destroy lands with the API issue"
+promote: install ## Promote model VERSION=<model version> through the canary (AWS)
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=<model version> [REASON=...]"; exit 2; }
+	python -m training promote --version "$(VERSION)" --stack-prefix "$(STACK_PREFIX)" \
+	  $(if $(REASON),--reason "$(REASON)")
+
+rollback: install ## Roll back to the rollback target, or to TO=<model version> (AWS)
+	python -m training rollback --stack-prefix "$(STACK_PREFIX)" $(if $(TO),--to "$(TO)") \
+	  $(if $(REASON),--reason "$(REASON)")
+
+deploy: model ## Deploy every stack (bootstraps the app region and us-east-1 on first use)
+	python scripts/deploy.py deploy
+
+destroy: install ## Delete the stacks after typing their prefix; data and models are kept
+	python scripts/deploy.py destroy $(if $(CONFIRM),--confirm "$(CONFIRM)")
 
 lock: ## Re-pin every transitive dependency into constraints.txt (after editing requirements)
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

@@ -187,7 +187,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             for subject in (OURS, BASE):
                 out = run_child(["--child-warm", subject.name, *counts], env)
-                warm[subject.name].append(json.loads(out))
+                # The last line: the app writes its request logs to stdout before it.
+                warm[subject.name].append(json.loads(out.splitlines()[-1]))
         say("installing dependencies into empty folders ...")
         sizes = {s.name: installed_size(s.requirements, scratch / s.name) for s in (OURS, BASE)}
     return {"cold": cold, "warm": warm, "sizes": sizes}

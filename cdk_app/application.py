@@ -9,8 +9,10 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
 
+from cdk_app.checkov import AppWideSkips
 from cdk_app.config import AppConfig
 from stacks.api_stack import ApiStack
+from stacks.cdn_monitoring_stack import CdnMonitoringStack
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.observability_stack import ObservabilityStack
@@ -46,12 +48,15 @@ class BuiltApp:
     api: ApiStack
     observability: ObservabilityStack
     nag_packs: tuple[NagPack, ...]
+    cdn_monitoring: CdnMonitoringStack | None = None
     edge: EdgeStack | None = None
 
     @property
     def stacks(self) -> tuple[cdk.Stack, ...]:
-        """The four stacks in deployment order."""
-        return (self.data, self.pipeline, self.api, self.observability)
+        """Every stack in deployment order (the us-east-1 ones included)."""
+        edge = (self.edge,) if self.edge else ()
+        monitoring = (self.cdn_monitoring,) if self.cdn_monitoring else ()
+        return (self.data, self.pipeline, *edge, self.api, *monitoring, self.observability)
 
 
 def build(
@@ -121,18 +126,35 @@ def build(
         cross_region_references=edge is not None,
         description="Iris ML serving API: CloudFront, API Gateway, container Lambda.",
     )
+    # CloudFront publishes its metrics in us-east-1 only, so its alarms live there.
+    cdn_monitoring = CdnMonitoringStack(
+        app,
+        f"{prefix}-cdn-monitoring",
+        config=config,
+        api=api,
+        **{**common, "env": cdk.Environment(account=account, region="us-east-1")},
+        cross_region_references=True,
+        description="Iris ML CDN monitoring: CloudFront alarms and their topic (us-east-1).",
+    )
     observability = ObservabilityStack(
         app,
         f"{prefix}-observability",
         config=config,
         api=api,
         pipeline=pipeline,
+        cdn_monitoring=cdn_monitoring,
+        cross_region_references=True,
         **common,
         description="Iris ML observability: dashboard, alarms, SNS and Slack.",
     )
 
     # cdk-nag 3 packs are policy-validation plugins: an error-level finding fails synth.
-    packs: tuple[NagPack, ...] = (AwsSolutionsChecks(app), ServerlessChecks(app))
+    cdk.Aspects.of(app).add(AppWideSkips())
+    # Acknowledgements are written into each resource's template metadata for auditors.
+    packs: tuple[NagPack, ...] = (
+        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(app, write_suppressions_to_cloud_formation=True),
+    )
     if checks:
         cdk.Validations.of(app).add_plugins(*packs)
-    return BuiltApp(app, config, data, pipeline, api, observability, packs, edge)
+    return BuiltApp(app, config, data, pipeline, api, observability, packs, cdn_monitoring, edge)

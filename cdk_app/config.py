@@ -274,6 +274,14 @@ class AppConfig:
             description="Route 53 zone of domain_name; set it to create the DNS alias records.",
         ),
     ] = ""
+    origin_key_version: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^[0-9a-fA-F-]{32,36}$",
+            description="Secrets Manager version id of the origin key to use (empty: the "
+            "secret's first version); set it to rotate the key (docs/runbook.md).",
+        ),
+    ] = ""
     latency_p99_threshold_ms: Annotated[
         int,
         Field(
@@ -285,8 +293,8 @@ class AppConfig:
     waf_enabled: Annotated[
         bool,
         Field(
-            description="A WAF web ACL on CloudFront (managed rules + rate limit); about $6 a "
-            "month plus requests, so off by default."
+            description="A WAF web ACL on CloudFront (managed rules + rate limit); about $9 a "
+            "month plus $0.60 per million requests, so off by default."
         ),
     ] = False
     waf_rate_limit: Annotated[
@@ -297,6 +305,70 @@ class AppConfig:
             description="WAF: requests one IP may make in any 5 minutes before it is blocked.",
         ),
     ] = 1000
+
+    # --- observability ------------------------------------------------------------------------
+    slack_workspace_id: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^T[A-Z0-9]{8,12}$",
+            description="Slack workspace (team) id authorised in AWS Chatbot; empty: no Slack.",
+        ),
+    ] = ""
+    slack_channel_id: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^[CG][A-Z0-9]{8,12}$",
+            description="Slack channel id that receives the alarms; empty: no Slack.",
+        ),
+    ] = ""
+    alarm_email: Annotated[
+        str,
+        Field(
+            pattern=r"^$|^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+            description="An e-mail address subscribed to the alarm topic (optional).",
+        ),
+    ] = ""
+    monthly_budget_usd: Annotated[
+        int,
+        Field(ge=1, le=100000, description="Monthly AWS cost budget; alerts at 80% and 100%."),
+    ] = 20
+    api_5xx_rate_percent: Annotated[
+        float,
+        Field(ge=0.1, le=100.0, description="Alarm when this share of API answers are 5xx."),
+    ] = 1.0
+    api_4xx_rate_percent: Annotated[
+        float,
+        Field(ge=0.1, le=100.0, description="Alarm when this share of API answers are 4xx."),
+    ] = 25.0
+    cdn_5xx_rate_percent: Annotated[
+        float,
+        Field(ge=0.1, le=100.0, description="Alarm when CloudFront's 5xx error rate passes this."),
+    ] = 1.0
+    duration_alarm_fraction: Annotated[
+        float,
+        Field(
+            ge=0.1,
+            le=1.0,
+            description="Alarm when the function's p99 duration passes this share of its timeout.",
+        ),
+    ] = 0.8
+    concurrency_alarm_fraction: Annotated[
+        float,
+        Field(
+            ge=0.1,
+            le=1.0,
+            description="Alarm when concurrency passes this share of the reservation.",
+        ),
+    ] = 0.8
+    retrain_every_days: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=6,
+            description="Retrain on the newest dataset version every N days (0: only on new "
+            "data); sets the 'no successful training' alarm to N+1 days.",
+        ),
+    ] = 0
 
     @model_validator(mode="after")
     def _instance_types_match_architecture(self) -> AppConfig:
@@ -316,6 +388,14 @@ class AppConfig:
                     else "x86 types such as c7i.large"
                 )
             )
+        return self
+
+    @model_validator(mode="after")
+    def _slack_ids_come_in_pairs(self) -> AppConfig:
+        """Chatbot needs both the workspace and the channel."""
+        if bool(self.slack_workspace_id) != bool(self.slack_channel_id):
+            missing = "slack_channel_id" if self.slack_workspace_id else "slack_workspace_id"
+            raise ValueError(f"context key {missing!r}: required when the other Slack id is set")
         return self
 
     @model_validator(mode="after")
@@ -423,7 +503,8 @@ def config_table() -> str:
     rows = ["| key | default | allowed | what it sets |", "|---|---|---|---|"]
     for name, field in _fields().items():
         default = json.dumps(field.default).replace("|", "\\|")
-        rows.append(f"| `{name}` | `{default}` | {allowed(name)} | {field.description} |")
+        rule = allowed(name).replace("|", "\\|")  # a bare pipe would split the table cell
+        rows.append(f"| `{name}` | `{default}` | {rule} | {field.description} |")
     return "\n".join(rows)
 
 

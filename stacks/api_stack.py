@@ -69,6 +69,7 @@ class ApiStack(cdk.Stack):
             self,
             "OriginLock",
             api=self.api.api,
+            key_version=config.origin_key_version,
             throttle_rate=config.api_throttle_rate,
             throttle_burst=config.api_throttle_burst,
         )

@@ -1,14 +1,25 @@
-"""Observability stack: metrics, dashboard and alarms to SNS and Slack."""
+"""Observability stack: alarms to SNS and Slack, the dashboard, the budget, pipeline metrics."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.alarm_topic import AlarmTopic
+from cdk_app.constructs.budget import MonthlyBudget
+from cdk_app.constructs.dashboard import SystemDashboard
+from cdk_app.constructs.pipeline_alarms import PipelineAlarms
+from cdk_app.constructs.registry_metrics import RegistryMetrics
+from cdk_app.constructs.rest_api import STAGE
+from cdk_app.constructs.serving_alarms import ServingAlarms
+from cdk_app.constructs.serving_function import METRICS_NAMESPACE, SERVICE
+from cdk_app.constructs.slack_channel import SlackChannel
 from stacks.api_stack import ApiStack
+from stacks.cdn_monitoring_stack import CdnMonitoringStack
 from stacks.pipeline_stack import PipelineStack
 
 
@@ -23,9 +34,80 @@ class ObservabilityStack(cdk.Stack):
         config: AppConfig,
         api: ApiStack,
         pipeline: PipelineStack,
+        cdn_monitoring: CdnMonitoringStack,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.config = config
-        self.api = api
-        self.pipeline = pipeline
+        self.topic = AlarmTopic(self, "Alarms", email=config.alarm_email).topic
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
+        RegistryMetrics(
+            self,
+            "RegistryMetrics",
+            registry=pipeline.registry,
+            architecture=architecture,
+            log_retention_days=config.log_retention_days,
+        )
+        serving = ServingAlarms(
+            self,
+            "Serving",
+            topic=self.topic,
+            api=api.api.api,
+            stage=STAGE,
+            function=api.serving.function,
+            timeout_seconds=config.lambda_timeout_seconds,
+            reserved_concurrency=config.reserved_concurrency,
+            api_5xx_rate_percent=config.api_5xx_rate_percent,
+            api_4xx_rate_percent=config.api_4xx_rate_percent,
+            latency_p99_threshold_ms=config.latency_p99_threshold_ms,
+            duration_alarm_fraction=config.duration_alarm_fraction,
+            concurrency_alarm_fraction=config.concurrency_alarm_fraction,
+        )
+        dead_letters = {
+            "Registrar": pipeline.registrar.handler.dead_letters,
+            "Launcher": pipeline.trigger.launcher.dead_letters,
+            "Monitor": pipeline.trigger.monitor.dead_letters,
+            "Promoter": api.promotion.promoter.dead_letters,
+            "Watcher": api.promotion.watcher.dead_letters,
+        }
+        pipeline_alarms = PipelineAlarms(
+            self,
+            "Pipeline",
+            topic=self.topic,
+            dead_letter_queues=dead_letters,
+            registry=pipeline.registry,
+            repository=pipeline.repository,
+            retrain_every_days=config.retrain_every_days,
+        )
+        MonthlyBudget(self, "Budget", amount_usd=config.monthly_budget_usd, topic=self.topic)
+        SystemDashboard(
+            self,
+            "Dashboard",
+            name=config.stack_prefix,
+            api=api.api.api,
+            stage=STAGE,
+            function=api.serving.function,
+            function_logs=api.serving.logs,
+            distribution_id=api.cdn.distribution.distribution_id,
+            metrics_namespace=METRICS_NAMESPACE,
+            service=SERVICE,
+            alarms=[*serving.alarms, *pipeline_alarms.alarms],
+        )
+        if config.slack_workspace_id:
+            SlackChannel(
+                self,
+                "Slack",
+                workspace_id=config.slack_workspace_id,
+                channel_id=config.slack_channel_id,
+                topics=[self.topic, cdn_monitoring.topic],
+            )
+        else:
+            cdk.Annotations.of(self).add_warning_v2(
+                "iris-ml:no-slack",
+                "Slack is not configured (slack_workspace_id, slack_channel_id): alarms go to "
+                "the SNS topics only. See docs/runbook.md to connect AWS Chatbot.",
+            )
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)

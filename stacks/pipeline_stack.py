@@ -72,6 +72,7 @@ class PipelineStack(cdk.Stack):
             instance_types=list(config.trainer_instance_types),
             on_demand_fallback=config.trainer_on_demand_fallback,
             time_limit_minutes=config.training_time_limit_minutes,
+            retrain_every_days=config.retrain_every_days,
             log_retention_days=config.log_retention_days,
         )
         self.registrar = Registrar(

@@ -1,8 +1,8 @@
 """`python -m training`: the trainer's steps on a laptop, its cloud run, and operator commands.
 
 Local: dataset, validate, train. Cloud: pipeline (on the Spot instance). Operator: upload a
-dataset version, retrain on one, show the registry. Results go to stdout, messages to stderr;
-each command's help lists its exit codes.
+dataset version, retrain on one, show the registry, see what is live, promote a model, roll
+back. Results go to stdout, messages to stderr; each command's help lists its exit codes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import (
+    MODEL_VERSION,
     RUN_ID,
     DatasetLocation,
     LocationError,
@@ -56,7 +57,32 @@ from training.pipeline import (
     export_info,
     run_pipeline,
 )
-from training.registry import Registry
+from training.promotion import (
+    ALL_AT_ONCE,
+    Promotion,
+    PromotionError,
+    PromotionRefusedError,
+    PromotionServices,
+    PromotionSettings,
+    StatusReport,
+    promote,
+    rollback,
+    status,
+)
+from training.registry import (
+    LIVE,
+    PROMOTED,
+    PROMOTION_FAILED,
+    ROLLBACK,
+    ROLLED_BACK,
+    Deployment,
+    Event,
+    Model,
+    Pointer,
+    Registry,
+    RegistryConflictError,
+    RegistryError,
+)
 from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_SEED, train
 
 if TYPE_CHECKING:
@@ -69,6 +95,7 @@ EXIT_USAGE = 2
 EXIT_INVALID_DATASET = 3
 EXIT_REFUSED = 4
 EXIT_EXISTS = 7
+EXIT_PROMOTION_REFUSED = 8
 
 DEFAULT_DATASET_OUT = Path("build/datasets/iris/v1/data.csv")
 DEFAULT_MIN_ROWS_PER_CLASS = 10
@@ -91,6 +118,8 @@ exit codes:
   {EXIT_INTERRUPTED}  pipeline: Spot interruption notice (nothing pushed after it)
   {EXIT_TIMED_OUT}  pipeline: the run's time limit was reached
   {EXIT_EXISTS}  upload: that dataset version already exists (versions are immutable)
+  {EXIT_PROMOTION_REFUSED}  promote/rollback: refused (unknown, rejected, failed, no image, already
+     live, a deployment still running, or another promotion changed the live model)
 """
 _PIPELINE_EPILOG = f"""\
 environment (set by the launch template's user data):
@@ -132,6 +161,28 @@ exit codes:
   {EXIT_OK}  printed
   {EXIT_FAILED}  the registry could not be read (AWS error, stack output missing)
   {EXIT_USAGE}  bad usage
+"""
+_STATUS_EPILOG = _REGISTRY_EPILOG
+_PROMOTE_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  the deployment started and is recorded (follow it with `status`)
+  {EXIT_FAILED}  AWS error or stack output missing (the message says what state AWS is in)
+  {EXIT_USAGE}  bad usage
+  {EXIT_PROMOTION_REFUSED}  refused: the model is not in the registry, was rejected or failed, has
+     no image yet, or is already live, or a deployment is still running (nothing
+     changed); or another promotion moved the live model meanwhile (run status and
+     retry; the message says whether a deployment had been started)
+"""
+_ROLLBACK_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  the deployment started and is recorded (follow it with `status`)
+  {EXIT_FAILED}  AWS error or stack output missing (the message says what state AWS is in)
+  {EXIT_USAGE}  bad usage
+  {EXIT_PROMOTION_REFUSED}  refused: no rollback model is recorded and no --to was given, the model
+     is not in the registry, was rejected or failed, has no image, or is already live,
+     or a deployment is still running (nothing changed); or another promotion moved
+     the live model meanwhile (run status and retry; the message says whether a
+     deployment had been started)
 """
 
 
@@ -793,6 +844,219 @@ def _run_registry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+DEFAULT_PROMOTION_EVENTS = 10
+
+
+def _model_version(text: str) -> str:
+    """Check a model version's shape: 12 lower-case hex digits."""
+    if not MODEL_VERSION.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a model version: expected 12 lower-case hex digits, e.g. "
+            "0a1b2c3d4e5f (`python -m training status` lists them)"
+        )
+    return text
+
+
+def _add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_stack_prefix(parser)
+    parser.add_argument(
+        "--events",
+        type=_positive_int,
+        default=DEFAULT_PROMOTION_EVENTS,
+        metavar="N",
+        help="how many of the newest promotion events to show (default: %(default)s)",
+    )
+
+
+def format_status(report: StatusReport) -> str:
+    """What is live, what a rollback returns to, every model and the recent promotions."""
+    models = {model.model_version: model for model in report.models}
+    lines = [_pointer_line(LIVE, report.live, models)]
+    if report.deployment is not None:
+        lines.append(f"{'':10}{_deployment_line(report.deployment)}")
+    lines += [
+        _pointer_line(ROLLBACK, report.rollback, models),
+        "",
+        f"models ({len(report.models)}, newest first):",
+    ]
+    lines += _table(
+        ["MODEL", "STATUS", "ACCURACY", "DATASET", "IMAGE TAG", "CREATED", "REASON"],
+        [
+            [
+                model.model_version,
+                model.status or "-",
+                _accuracy(model.metrics),
+                f"{model.dataset_name or '?'}/{model.dataset_version or '?'}",
+                model.image_tag or "-",
+                model.created_at or "-",
+                _one_line(model.status_reason, 80),
+            ]
+            for model in report.models
+        ],
+    )
+    lines += ["", f"promotions (newest {len(report.promotions)}):"]
+    lines += _table(
+        ["TIME", "EVENT", "MODEL", "LIVE MOVED", "DEPLOYMENT", "BY", "REASON"],
+        [
+            [
+                event.time,
+                event.type,
+                event.model_version or "-",
+                _live_moved(event),
+                str((event.detail or {}).get("deployment_id") or "-"),
+                event.actor,
+                _one_line(event.reason, 80),
+            ]
+            for event in report.promotions
+        ],
+    )
+    return "\n".join(lines)
+
+
+def _live_moved(event: Event) -> str:
+    """How an event moved the live pointer: `<from> -> <to>`; "-" for one that did not."""
+    if event.type not in (PROMOTED, ROLLED_BACK, PROMOTION_FAILED):
+        return "-"
+    detail = event.detail or {}
+    # Registry.set_live's event (a seed) names only the model it points at.
+    to = detail.get("to_version") or (
+        None if event.type == PROMOTION_FAILED else event.model_version
+    )
+    return f"{detail.get('from_version') or 'none'} -> {to or 'none'}"
+
+
+def _pointer_line(name: str, pointer: Pointer | None, models: Mapping[str, Model]) -> str:
+    label = f"{name + ':':<10}"
+    if pointer is None:
+        if name == LIVE:
+            return f"{label}none (the API serves the image the stack was deployed with)"
+        return f"{label}none"
+    model = models.get(pointer.model_version)
+    return (
+        f"{label}{pointer.model_version}  {(model.image_tag if model else None) or '-'}  "
+        f"accuracy {_accuracy(model.metrics if model else None)}  "
+        f"revision {pointer.revision}, {pointer.updated_at} by {pointer.updated_by}"
+        + (f": {_one_line(pointer.reason)}" if pointer.reason else "")
+    )
+
+
+def _deployment_line(deployment: Deployment) -> str:
+    line = (
+        f"deployment {deployment.deployment_id} {deployment.status} ({deployment.type} by "
+        f"{deployment.actor}; Lambda version {deployment.previous_lambda_version} -> "
+        f"{deployment.lambda_version})"
+    )
+    return line + (f": {_one_line(deployment.outcome)}" if deployment.outcome else "")
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    try:
+        table = stack_output(
+            boto3.client("cloudformation"), f"{args.stack_prefix}-pipeline", "RegistryTableName"
+        )
+        text = format_status(status(Registry(table, actor="cli"), events=args.events))
+    except (ClientError, BotoCoreError, StackOutputError, RegistryError) as err:
+        _error(f"cannot read the registry: {_failure(err)}")
+        return EXIT_FAILED
+    _output(text)
+    return EXIT_OK
+
+
+def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--version",
+        type=_model_version,
+        required=True,
+        metavar="V",
+        help="model version to make live (12 hex digits, as `status` lists them)",
+    )
+    parser.add_argument(
+        "--reason",
+        metavar="TEXT",
+        default="manual promotion",
+        help="why, recorded with the promotion (default: %(default)s)",
+    )
+    _add_stack_prefix(parser)
+
+
+def _add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--to",
+        type=_model_version,
+        metavar="V",
+        help="model version to return to (default: the rollback model `status` shows)",
+    )
+    parser.add_argument(
+        "--reason",
+        metavar="TEXT",
+        default="manual rollback",
+        help="why, recorded with the rollback (default: %(default)s)",
+    )
+    _add_stack_prefix(parser)
+
+
+def connect_promotion(stack_prefix: str) -> PromotionServices:
+    """Promotion services for the deployed stacks, acting as the caller (STS identity ARN)."""
+    settings = PromotionSettings.from_stacks(boto3.client("cloudformation"), stack_prefix)
+    actor = str(boto3.client("sts").get_caller_identity()["Arn"])
+    return PromotionServices.connect(settings, actor=actor)
+
+
+def _run_promote(args: argparse.Namespace) -> int:
+    return _run_promotion(
+        lambda services: promote(
+            args.version,
+            actor=services.registry.actor,
+            reason=args.reason,
+            services=services,
+        ),
+        stack_prefix=args.stack_prefix,
+    )
+
+
+def _run_rollback(args: argparse.Namespace) -> int:
+    return _run_promotion(
+        lambda services: rollback(
+            to=args.to, actor=services.registry.actor, reason=args.reason, services=services
+        ),
+        stack_prefix=args.stack_prefix,
+    )
+
+
+def _run_promotion(start: Callable[[PromotionServices], Promotion], *, stack_prefix: str) -> int:
+    """Connect, start the promotion or rollback, and report it."""
+    try:
+        promotion = start(connect_promotion(stack_prefix))
+    except (PromotionRefusedError, RegistryConflictError) as err:
+        _error(f"refused: {err}")
+        return EXIT_PROMOTION_REFUSED
+    except (ClientError, BotoCoreError, StackOutputError, PromotionError, RegistryError) as err:
+        _error(f"failed: {_failure(err)}")
+        return EXIT_FAILED
+    verb = "rolling back to" if promotion.type == ROLLED_BACK else "promoting"
+    how = (
+        "all at once"
+        if promotion.deployment_config == ALL_AT_ONCE
+        else promotion.deployment_config or "by the deployment group's canary"
+    )
+    _output(
+        f"{verb} {promotion.model_version}: CodeDeploy deployment {promotion.deployment_id} "
+        f"shifts the live alias from Lambda version {promotion.previous_lambda_version} to "
+        f"{promotion.lambda_version} ({how})\n"
+        f"rollback model: {promotion.previous_model_version or 'none'}\n"
+        "CodeDeploy moves the alias back by itself if a guard alarm fires; follow it with "
+        "`python -m training status`"
+    )
+    return EXIT_OK
+
+
+def _failure(err: BaseException) -> str:
+    """An error's one-line reason: ours carry their message, AWS's their code and message."""
+    if isinstance(err, PromotionError | RegistryError | StackOutputError):
+        return str(err)
+    return error_reason(err)
+
+
 # A new subcommand is one more entry here.
 COMMANDS: dict[str, Command] = {
     "dataset": Command(
@@ -862,6 +1126,40 @@ COMMANDS: dict[str, Command] = {
         add_arguments=_add_registry_arguments,
         run=_run_registry,
         epilog=_REGISTRY_EPILOG,
+    ),
+    "status": Command(
+        help="show the live and rollback models, every model and the recent promotions",
+        description="Print what the API serves: the live model with its accuracy and image, the\n"
+        "deployment that put it there (in progress, succeeded, failed), the model a\n"
+        "rollback returns to, every model newest first with its status, and the newest\n"
+        "promotion events: who promoted or rolled back what, when and why.",
+        add_arguments=_add_status_arguments,
+        run=_run_status,
+        epilog=_STATUS_EPILOG,
+    ),
+    "promote": Command(
+        help="make a registered model live through the CodeDeploy canary",
+        description="Deploy a registered model to the API: publish a Lambda version with its\n"
+        "image, start a CodeDeploy deployment that shifts the live alias by the deployment\n"
+        "group's canary (CodeDeploy rolls back by itself when a guard alarm fires), record\n"
+        "the move in the registry, and point the live image parameter and the ECR tags\n"
+        "live/rollback at it. The model that was live becomes the rollback model. Your\n"
+        "identity (STS) is recorded as the actor. Refused, changing nothing, for a model\n"
+        "that is unknown, rejected, failed, without an image, or already live.",
+        add_arguments=_add_promote_arguments,
+        run=_run_promote,
+        epilog=_PROMOTE_EPILOG,
+    ),
+    "rollback": Command(
+        help="return the API to the rollback model (or --to a model), all at once",
+        description="Deploy the rollback model (the one live before the current one) or the\n"
+        f"model --to names, as promote does but with {ALL_AT_ONCE},\n"
+        "so it takes effect in seconds. The model rolled back from becomes the rollback\n"
+        "model. Refused, changing nothing, when there is no rollback model and no --to, or\n"
+        "for a model that is unknown, rejected, failed, without an image, or already live.",
+        add_arguments=_add_rollback_arguments,
+        run=_run_rollback,
+        epilog=_ROLLBACK_EPILOG,
     ),
 }
 

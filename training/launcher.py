@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from training.aws import (
+    DATASETS_PREFIX,
     Clock,
     DatasetLocation,
     LocationError,
@@ -40,6 +41,7 @@ from training.registry import FAILED, Registry
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import RunInstancesRequestTypeDef, TagTypeDef
+    from mypy_boto3_s3 import S3Client
 
 SPOT, ON_DEMAND = "spot", "on-demand"
 # RunInstances errors that mean "no room for this type/subnet/market right now": the next
@@ -293,16 +295,52 @@ def _fail(registry: Registry, run_id: str, summary: str, attempts: list[str]) ->
     return {"run_id": run_id, "status": FAILED, "reason": reason}
 
 
+def newest_version(s3: S3Client, *, bucket: str, name: str) -> DatasetLocation:
+    """The most recently written `datasets/<name>/<version>/data.csv`; RequestError if none."""
+    newest: tuple[datetime, str] | None = None
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{DATASETS_PREFIX}{name}/"
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith("/data.csv") and (
+                newest is None or obj["LastModified"] > newest[0]
+            ):
+                newest = (obj["LastModified"], obj["Key"])
+    if newest is None:
+        raise RequestError(f"no version of dataset {name!r} in s3://{bucket}/{DATASETS_PREFIX}")
+    try:
+        return DatasetLocation.from_key(bucket, newest[1])
+    except LocationError as err:
+        raise RequestError(str(err)) from err
+
+
 def handle(
     event: Mapping[str, Any],
     settings: LauncherSettings,
     *,
     registry: Registry,
     ec2: EC2Client,
+    s3: S3Client | None = None,
     clock: Clock = utc_now,
 ) -> dict[str, Any]:
-    """Validate the event, then launch; a refused request records nothing and says why."""
+    """Validate the event, then launch; a refused request records nothing and says why.
+
+    `{"latest_of": "<name>"}` (the retrain schedule's input) trains on the dataset's newest
+    version.
+    """
     try:
+        if "latest_of" in event:
+            if s3 is None:
+                raise RequestError("no S3 client to look up the newest dataset version")
+            location = newest_version(
+                s3, bucket=settings.dataset_bucket, name=str(event["latest_of"])
+            )
+            event = {
+                "dataset_uri": location.uri,
+                "requested_by": "schedule",
+                "reason": f"scheduled retrain on the newest version, {location.version}",
+            }
         request = parse_request(event, bucket=settings.dataset_bucket, now=clock())
     except RequestError as err:
         log(
@@ -323,4 +361,10 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     # Clients are built per invocation: launches are rare, and a fresh client always sees
     # the current environment.
     registry = Registry(settings.registry_table, actor="launcher")
-    return handle(event, settings, registry=registry, ec2=boto3.client("ec2", config=EC2_CONFIG))
+    return handle(
+        event,
+        settings,
+        registry=registry,
+        ec2=boto3.client("ec2", config=EC2_CONFIG),
+        s3=boto3.client("s3"),
+    )

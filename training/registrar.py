@@ -4,20 +4,41 @@ Target of an EventBridge rule for successful ECR pushes to the model repository.
 `<dataset_version>-<model_version>` names the model; the digest and URI go on its MODEL item,
 which is created if the trainer has not recorded it yet. Duplicate events change nothing; a
 second digest for a registered model raises, so the event lands in the dead-letter queue.
+
+A registered model that passed the gate (`candidate`) is announced once on the default event
+bus as "Model Registered" (source `iris-ml.registry`), which the promoter takes from there.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import boto3
 
 from training.aws import configure_logging, log, parse_image_tag, require_env
-from training.registry import ImageRecord, Registry, RegistryConflictError
+from training.registry import CANDIDATE, ImageRecord, Model, Registry, RegistryConflictError
+
+REGISTRY_EVENT_SOURCE = "iris-ml.registry"
+MODEL_REGISTERED = "Model Registered"
 
 _log = logging.getLogger(__name__)
+
+
+class EventPublisher(Protocol):
+    """The part of an EventBridge client that publishes events."""
+
+    def put_events(self, *, Entries: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:  # noqa: N803 (boto3's name)
+        """EventBridge's PutEvents."""
+        ...
+
+
+class PublishError(RuntimeError):
+    """EventBridge did not accept an event."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +63,17 @@ class EventError(ValueError):
 
 
 def register(
-    event: Mapping[str, Any], settings: RegistrarSettings, *, registry: Registry
+    event: Mapping[str, Any],
+    settings: RegistrarSettings,
+    *,
+    registry: Registry,
+    events: EventPublisher | None = None,
 ) -> dict[str, Any]:
-    """Record the image of a push event; return what was done (registered/duplicate/ignored)."""
+    """Record the image of a push event; return what was done (registered/duplicate/ignored).
+
+    A candidate is then announced to the promoter (`events`, default: an EventBridge client),
+    once: a retry after a failed announcement announces, a duplicate push does not.
+    """
     detail = event.get("detail")
     if event.get("source") != "aws.ecr" or not isinstance(detail, Mapping):
         raise EventError(f"not an ECR event: source {event.get('source')!r}")
@@ -80,6 +109,10 @@ def register(
     except RegistryConflictError as err:
         log(_log, "image refused", level=logging.ERROR, error=str(err), **summary)
         raise
+    announced = None
+    if model.status == CANDIDATE and model.announced_at is None:
+        announced = announce(model, events=events if events is not None else boto3.client("events"))
+        registry.mark_announced(model_version, event_id=announced)
     status = "registered" if changed else "duplicate"
     log(
         _log,
@@ -87,6 +120,7 @@ def register(
         event_id=event.get("id"),
         model_version=model_version,
         model_status=model.status,
+        announced_event_id=announced,
         **summary,
     )
     return {
@@ -95,6 +129,46 @@ def register(
         "image_uri": image.image_uri,
         **summary,
     }
+
+
+def model_registered_detail(model: Model) -> dict[str, Any]:
+    """The detail of a "Model Registered" event: the model and its image."""
+    accuracy = (model.metrics or {}).get("accuracy")
+    return {
+        "model_version": model.model_version,
+        "dataset_name": model.dataset_name,
+        "dataset_version": model.dataset_version,
+        "image_tag": model.image_tag,
+        "image_digest": model.image_digest,
+        "image_uri": model.image_uri,
+        "accuracy": accuracy if isinstance(accuracy, int | float) else None,
+    }
+
+
+def announce(model: Model, *, events: EventPublisher) -> str:
+    """Publish "Model Registered" for `model` on the default bus; return the event id.
+
+    PublishError when EventBridge refuses the entry, so the push event is retried and, failing
+    that, lands in the dead-letter queue instead of the model never being promoted.
+    """
+    detail = model_registered_detail(model)
+    response = events.put_events(
+        Entries=[
+            {
+                "Source": REGISTRY_EVENT_SOURCE,
+                "DetailType": MODEL_REGISTERED,
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+    entries = list(response.get("Entries", []))
+    if response.get("FailedEntryCount", 0) or not entries or "EventId" not in entries[0]:
+        entry = entries[0] if entries else {}
+        raise PublishError(
+            f"EventBridge refused the {MODEL_REGISTERED} event of model {model.model_version}: "
+            f"{entry.get('ErrorCode', 'no entry returned')}: {entry.get('ErrorMessage', '')}"
+        )
+    return str(entries[0]["EventId"])
 
 
 def _ignore_reason(detail: Mapping[str, Any], settings: RegistrarSettings) -> str | None:

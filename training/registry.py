@@ -1,4 +1,6 @@
-"""The model registry in DynamoDB: runs, models, pointers and audit events (docs/registry.md).
+"""The model registry in DynamoDB: runs, models, pointers, deployments and audit events.
+
+The schema is in docs/registry.md.
 
 Every write is conditional and every state change appends an EVENT item in the same
 transaction, so a change and its record cannot diverge, retries change nothing and a lost race
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef, TransactWriteItemTypeDef
 
-RUN, MODEL, POINTER, EVENT = "RUN", "MODEL", "POINTER", "EVENT"
+RUN, MODEL, POINTER, EVENT, DEPLOYMENT = "RUN", "MODEL", "POINTER", "EVENT", "DEPLOYMENT"
 LIVE, ROLLBACK = "live", "rollback"
 
 LAUNCHING, RUNNING = "launching", "running"
@@ -44,6 +46,13 @@ MODEL_STATUSES = (CANDIDATE, LIVE_STATUS, RETIRED, REJECTED, FAILED)
 # Statuses that promotion owns: a trainer re-recording the same model must not demote it.
 PROMOTED_STATUSES = (LIVE_STATUS, RETIRED)
 TRAINER_MODEL_STATUSES = (CANDIDATE, REJECTED, FAILED)
+
+# A deployment that moves the live alias: recorded when CodeDeploy starts it, settled once.
+DEPLOYING, DEPLOYED, STOPPED = "in-progress", "succeeded", "stopped"
+# Audit events of promotion, the ones `status` lists.
+PROMOTED, ROLLED_BACK = "promoted", "rolled-back"
+DEPLOYMENT_SUCCEEDED, PROMOTION_FAILED = "deployment-succeeded", "promotion-failed"
+PROMOTION_EVENTS = (PROMOTED, ROLLED_BACK, DEPLOYMENT_SUCCEEDED, PROMOTION_FAILED)
 
 # What finish_run may record besides status and reason.
 RUN_DETAILS = frozenset(
@@ -132,6 +141,7 @@ class Model:
     created_at: str | None = None
     updated_at: str | None = None
     registered_at: str | None = None
+    announced_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,47 @@ class Pointer:
     updated_at: str | None = None
     updated_by: str | None = None
     reason: str | None = None
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A CodeDeploy deployment of a model to the live alias (`pk = "DEPLOYMENT"`).
+
+    It holds what the registry, the SSM parameter and the ECR tags were before it, so a
+    failed deployment can put every one of them back.
+    """
+
+    deployment_id: str
+    type: str
+    status: str
+    model_version: str
+    image_digest: str
+    image_uri: str
+    lambda_version: str
+    previous_lambda_version: str
+    live_revision: int
+    actor: str
+    reason: str
+    created_at: str
+    updated_at: str
+    rollback_revision: int | None = None
+    deployment_config: str | None = None
+    previous_model_version: str | None = None
+    previous_image_digest: str | None = None
+    previous_image_uri: str | None = None
+    previous_rollback_model_version: str | None = None
+    previous_rollback_image_digest: str | None = None
+    previous_rollback_image_uri: str | None = None
+    previous_parameter_value: str | None = None
+    outcome: str | None = None
+    settled_at: str | None = None
+    settled_by: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether its outcome has been recorded (it never changes again)."""
+        return self.status != DEPLOYING
 
 
 @dataclass(frozen=True)
@@ -194,6 +245,27 @@ class ImageRecord:
     image_digest: str
     image_uri: str
     repository: str
+
+
+@dataclass(frozen=True)
+class PromotionRecord:
+    """A started deployment as promotion knows it (record_promotion's input).
+
+    `expected_live` and `expected_revision` are the live pointer as read before Lambda and
+    CodeDeploy were called: the write holds only if the pointer is still there.
+    """
+
+    type: str
+    model_version: str
+    expected_live: Pointer | None
+    expected_revision: int
+    deployment_id: str
+    lambda_version: str
+    previous_lambda_version: str
+    actor: str
+    reason: str
+    deployment_config: str | None = None
+    previous_parameter_value: str | None = None
 
 
 _T = TypeVar("_T")
@@ -280,6 +352,39 @@ class _ConditionFailedError(Exception):
         self.old = old
 
 
+def _image_of(source: Model | Pointer) -> tuple[str, str | None, str | None]:
+    """(model_version, image_digest, image_uri) of a model or a pointer."""
+    return source.model_version, source.image_digest, source.image_uri
+
+
+def _live_before(deployment: Deployment) -> tuple[str, str | None, str | None] | None:
+    """What the live pointer named before `deployment`; None: no model."""
+    if deployment.previous_model_version is None:
+        return None
+    return (
+        deployment.previous_model_version,
+        deployment.previous_image_digest,
+        deployment.previous_image_uri,
+    )
+
+
+def _rollback_before(deployment: Deployment) -> tuple[str, str | None, str | None] | None:
+    """What the rollback pointer named before `deployment`; None: no model."""
+    if deployment.previous_rollback_model_version is None:
+        return None
+    return (
+        deployment.previous_rollback_model_version,
+        deployment.previous_rollback_image_digest,
+        deployment.previous_rollback_image_uri,
+    )
+
+
+def _is_event(item: TransactWriteItemTypeDef) -> bool:
+    """Whether a transaction item appends an audit event."""
+    put = item.get("Put")
+    return put is not None and put["Item"].get("pk") == EVENT
+
+
 def create_table(client: DynamoDBClient, table_name: str) -> None:
     """Create a registry table with the key schema the CDK declares (local runs and tests)."""
     client.create_table(
@@ -331,9 +436,22 @@ class Registry:
         return None if item is None else _from_item(Model, item)
 
     def pointer(self, name: str) -> Pointer | None:
-        """The `live` or `rollback` pointer, or None before the first promotion."""
+        """The `live` or `rollback` pointer; None while it names no model.
+
+        That is before the first promotion, and after a first promotion failed: the image
+        CloudFormation deployed serves then, and it is no model of the registry.
+        """
+        return self.pointer_and_revision(name)[0]
+
+    def pointer_and_revision(self, name: str) -> tuple[Pointer | None, int]:
+        """A pointer and its revision, read together (0: never written); writers condition on it."""
         item = self._get(POINTER, name)
-        return None if item is None else _from_item(Pointer, {"name": name, **item})
+        if item is None:
+            return None, 0
+        revision = int(item.get("revision", 0))
+        if "model_version" not in item:
+            return None, revision
+        return _from_item(Pointer, {"name": name, **item}), revision
 
     def live(self) -> Pointer | None:
         """The model the API serves."""
@@ -359,6 +477,16 @@ class Registry:
     def events(self, limit: int = 20) -> list[Event]:
         """The newest `limit` audit events, newest first."""
         return [_from_item(Event, item) for item in self._query(EVENT, limit=limit, newest=True)]
+
+    def promotion_events(self, limit: int = 10) -> list[Event]:
+        """The newest `limit` promotion events (promoted, rolled back, settled), newest first."""
+        items = self._query(EVENT, limit=limit, newest=True, types=PROMOTION_EVENTS)
+        return [_from_item(Event, item) for item in items]
+
+    def get_deployment(self, deployment_id: str) -> Deployment | None:
+        """The deployment with CodeDeploy's `deployment_id`; None if promotion never recorded it."""
+        item = self._get(DEPLOYMENT, deployment_id)
+        return None if item is None else _from_item(Deployment, item)
 
     # Runs.
 
@@ -699,6 +827,41 @@ class Registry:
             ) from failed
         return self._require_model(image.model_version), True
 
+    def mark_announced(self, model_version: str, *, event_id: str) -> bool:
+        """Record that the "Model Registered" event went out; False if it already had.
+
+        The registrar announces first and records after, so a failure in between announces
+        twice (promotion ignores a model that is already live) rather than never.
+        """
+        now = iso(self._clock())
+        expression = _Expression()
+        update = expression.update({"announced_at": now, "updated_at": now})
+        condition = (
+            f"attribute_exists(pk) AND attribute_not_exists({expression.name('announced_at')})"
+        )
+        try:
+            self._transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": {"pk": MODEL, "sk": model_version},
+                            "UpdateExpression": update,
+                            "ConditionExpression": condition,
+                            **expression.arguments(),  # type: ignore[typeddict-item]
+                        }
+                    },
+                    self._event(
+                        "model-announced",
+                        model_version=model_version,
+                        detail={"event_id": event_id},
+                    ),
+                ]
+            )
+        except _ConditionFailedError:
+            return False
+        return True
+
     # Pointers.
 
     def set_live(self, model_version: str, *, expected_revision: int, reason: str) -> Pointer:
@@ -759,6 +922,421 @@ class Registry:
             ) from failed
         return _from_item(Pointer, {"name": LIVE, **pointer})
 
+    # Promotion.
+
+    def record_promotion(self, record: PromotionRecord) -> Deployment:
+        """Record a started deployment: pointers, statuses, deployment and event, atomically.
+
+        `live` moves to the model and `rollback` to the model that was live; the model becomes
+        `live` and the one it replaces `retired`. The write holds only if the live pointer is
+        still at the revision read before the deployment started (and nothing else it reads
+        changed); otherwise RegistryConflictError and nothing is written.
+        """
+        if record.type not in (PROMOTED, ROLLED_BACK):
+            raise ValueError(f"a promotion is {PROMOTED} or {ROLLED_BACK}, not {record.type!r}")
+        model = self._require_model(record.model_version)
+        if (
+            model.image_digest is None
+            or model.image_uri is None
+            or model.status
+            in (
+                REJECTED,
+                FAILED,
+            )
+        ):
+            raise RegistryConflictError(
+                f"model {model.model_version} cannot go live: status {model.status}, "
+                f"image {model.image_digest or 'not registered'}"
+            )
+        previous = record.expected_live
+        previous_model = None if previous is None else self.get_model(previous.model_version)
+        old_rollback, rollback_revision = self.pointer_and_revision(ROLLBACK)
+        now = iso(self._clock())
+        live_revision = record.expected_revision + 1
+        deployment: dict[str, Any] = {
+            "pk": DEPLOYMENT,
+            "sk": record.deployment_id,
+            "deployment_id": record.deployment_id,
+            "type": record.type,
+            "status": DEPLOYING,
+            "model_version": model.model_version,
+            "image_digest": model.image_digest,
+            "image_uri": model.image_uri,
+            "lambda_version": record.lambda_version,
+            "previous_lambda_version": record.previous_lambda_version,
+            "live_revision": live_revision,
+            "actor": record.actor,
+            "reason": record.reason,
+            "created_at": now,
+            "updated_at": now,
+            "deployment_config": record.deployment_config,
+            "previous_parameter_value": record.previous_parameter_value,
+        }
+        items: list[tuple[str, TransactWriteItemTypeDef]] = [
+            (
+                "the live pointer",
+                self._put_pointer(
+                    LIVE,
+                    _image_of(model),
+                    revision=live_revision,
+                    expected_revision=record.expected_revision,
+                    actor=record.actor,
+                    reason=record.reason,
+                    deployment_id=record.deployment_id,
+                    now=now,
+                ),
+            )
+        ]
+        if previous is not None:
+            deployment.update(
+                rollback_revision=rollback_revision + 1,
+                previous_model_version=previous.model_version,
+                previous_image_digest=previous.image_digest,
+                previous_image_uri=previous.image_uri,
+            )
+            if old_rollback is not None:
+                deployment.update(
+                    previous_rollback_model_version=old_rollback.model_version,
+                    previous_rollback_image_digest=old_rollback.image_digest,
+                    previous_rollback_image_uri=old_rollback.image_uri,
+                )
+            items.append(
+                (
+                    "the rollback pointer",
+                    self._put_pointer(
+                        ROLLBACK,
+                        _image_of(previous),
+                        revision=rollback_revision + 1,
+                        expected_revision=rollback_revision,
+                        actor=record.actor,
+                        reason=f"live before {model.model_version}",
+                        deployment_id=record.deployment_id,
+                        now=now,
+                    ),
+                )
+            )
+        verb = "rolled back to" if record.type == ROLLED_BACK else "promoted"
+        items.append(
+            (
+                f"model {model.model_version}",
+                self._set_model_status(
+                    model.model_version,
+                    LIVE_STATUS,
+                    f"{verb} by {record.actor} (deployment {record.deployment_id}): "
+                    f"{record.reason}",
+                    expected_status=model.status,
+                    expected_digest=model.image_digest,
+                    now=now,
+                ),
+            )
+        )
+        if previous_model is not None:
+            items.append(
+                (
+                    f"model {previous_model.model_version}",
+                    self._set_model_status(
+                        previous_model.model_version,
+                        RETIRED,
+                        f"replaced by {model.model_version} (deployment {record.deployment_id})",
+                        expected_status=previous_model.status,
+                        now=now,
+                    ),
+                )
+            )
+        stored = {key: value for key, value in deployment.items() if value is not None}
+        items.append(
+            (
+                f"deployment {record.deployment_id}",
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": stored,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            )
+        )
+        items.append(
+            (
+                "the audit event",
+                self._event(
+                    record.type,
+                    model_version=model.model_version,
+                    reason=record.reason,
+                    actor=record.actor,
+                    detail={
+                        "from_version": None if previous is None else previous.model_version,
+                        "to_version": model.model_version,
+                        "deployment_id": record.deployment_id,
+                        "lambda_version": record.lambda_version,
+                        "previous_lambda_version": record.previous_lambda_version,
+                        "deployment_config": record.deployment_config,
+                        "image_digest": model.image_digest,
+                        "revision": live_revision,
+                    },
+                ),
+            )
+        )
+        try:
+            self._transact([item for _, item in items])
+        except _ConditionFailedError as failed:
+            if failed.index == 0:
+                _, current = self.pointer_and_revision(LIVE)
+                raise RegistryConflictError(
+                    f"another promotion changed the live model (revision {current}, read "
+                    f"{record.expected_revision}) while {model.model_version} was being "
+                    "deployed; run make status and retry"
+                ) from failed
+            raise RegistryConflictError(
+                f"{items[failed.index][0]} changed while promotion of {model.model_version} "
+                "was being recorded; run make status and retry"
+            ) from failed
+        return _from_item(Deployment, stored)
+
+    def record_deployment_success(
+        self, deployment_id: str, *, actor: str, reason: str, detail: Mapping[str, Any]
+    ) -> tuple[Deployment, bool]:
+        """Settle a deployment as succeeded; (deployment, False) if it was already settled."""
+        deployment = self._require_deployment(deployment_id)
+        if deployment.settled:
+            return deployment, False
+        now = iso(self._clock())
+        items = [
+            self._settle_item(deployment_id, DEPLOYED, reason=reason, actor=actor, now=now),
+            self._event(
+                DEPLOYMENT_SUCCEEDED,
+                model_version=deployment.model_version,
+                reason=reason,
+                actor=actor,
+                detail={"deployment_id": deployment_id, **detail},
+            ),
+        ]
+        try:
+            self._transact(items)
+        except _ConditionFailedError:
+            return self._require_deployment(deployment_id), False
+        return self._require_deployment(deployment_id), True
+
+    def record_deployment_failure(
+        self,
+        deployment_id: str,
+        *,
+        status: str,
+        actor: str,
+        reason: str,
+        detail: Mapping[str, Any],
+    ) -> tuple[Deployment, bool]:
+        """Settle a failed or stopped deployment and put the registry back as it was before it.
+
+        `live` returns to the model that was live (or to no model after a failed first
+        promotion), `rollback` to where it was; the deployed model becomes `failed` with
+        `reason` and the model it replaced `live` again. (deployment, False) if it was already
+        settled.
+        """
+        if status not in (FAILED, STOPPED):
+            raise ValueError(f"a deployment that did not succeed is {FAILED} or {STOPPED}")
+        deployment = self._require_deployment(deployment_id)
+        if deployment.settled:
+            return deployment, False
+        now = iso(self._clock())
+        back = f"deployment {deployment_id} of {deployment.model_version} {status}"
+        items: list[tuple[str, TransactWriteItemTypeDef]] = [
+            (
+                f"deployment {deployment_id}",
+                self._settle_item(deployment_id, status, reason=reason, actor=actor, now=now),
+            ),
+            (
+                "the live pointer",
+                self._put_pointer(
+                    LIVE,
+                    _live_before(deployment),
+                    revision=deployment.live_revision + 1,
+                    expected_revision=deployment.live_revision,
+                    actor=actor,
+                    reason=back,
+                    deployment_id=deployment_id,
+                    now=now,
+                ),
+            ),
+        ]
+        if deployment.rollback_revision is not None:
+            items.append(
+                (
+                    "the rollback pointer",
+                    self._put_pointer(
+                        ROLLBACK,
+                        _rollback_before(deployment),
+                        revision=deployment.rollback_revision + 1,
+                        expected_revision=deployment.rollback_revision,
+                        actor=actor,
+                        reason=back,
+                        deployment_id=deployment_id,
+                        now=now,
+                    ),
+                )
+            )
+        items.append(
+            (
+                f"model {deployment.model_version}",
+                self._set_model_status(
+                    deployment.model_version,
+                    FAILED,
+                    reason,
+                    expected_status=LIVE_STATUS,
+                    now=now,
+                ),
+            )
+        )
+        if deployment.previous_model_version is not None:
+            items.append(
+                (
+                    f"model {deployment.previous_model_version}",
+                    self._set_model_status(
+                        deployment.previous_model_version,
+                        LIVE_STATUS,
+                        f"live again: {back}",
+                        expected_status=RETIRED,
+                        now=now,
+                    ),
+                )
+            )
+        items.append(
+            (
+                "the audit event",
+                self._event(
+                    PROMOTION_FAILED,
+                    model_version=deployment.model_version,
+                    reason=reason,
+                    actor=actor,
+                    detail={
+                        "deployment_id": deployment_id,
+                        "status": status,
+                        "from_version": deployment.model_version,
+                        "to_version": deployment.previous_model_version,
+                        **detail,
+                    },
+                ),
+            )
+        )
+        try:
+            self._transact([item for _, item in items])
+        except _ConditionFailedError as failed:
+            if failed.index == 0:
+                return self._require_deployment(deployment_id), False
+            raise RegistryConflictError(
+                f"{items[failed.index][0]} changed since deployment {deployment_id} was "
+                "recorded, so the registry cannot be put back as it was before it; run make "
+                "status and fix it with promote or rollback"
+            ) from failed
+        return self._require_deployment(deployment_id), True
+
+    def _put_pointer(
+        self,
+        name: str,
+        image: tuple[str, str | None, str | None] | None,
+        *,
+        revision: int,
+        expected_revision: int,
+        actor: str,
+        reason: str,
+        deployment_id: str,
+        now: str,
+    ) -> TransactWriteItemTypeDef:
+        """The transaction item that moves a pointer from `expected_revision` (0: none yet).
+
+        With no image the pointer names no model (only the revision and who moved it remain).
+        """
+        expression = _Expression()
+        if expected_revision == 0:
+            condition = "attribute_not_exists(pk)"
+        else:
+            condition = f"{expression.name('revision')} = {expression.value(expected_revision)}"
+        sets: dict[str, Any] = {
+            "revision": revision,
+            "updated_at": now,
+            "updated_by": actor,
+            "reason": reason,
+            "deployment_id": deployment_id,
+        }
+        removes: list[str] = []
+        for key, value in zip(
+            ("model_version", "image_digest", "image_uri"), image or (None, None, None), strict=True
+        ):
+            if value is None:
+                removes.append(expression.name(key))
+            else:
+                sets[key] = value
+        update = expression.update(sets)
+        if removes:
+            update += " REMOVE " + ", ".join(removes)
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": POINTER, "sk": name},
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                **expression.arguments(),  # type: ignore[typeddict-item]
+            }
+        }
+
+    def _set_model_status(
+        self,
+        model_version: str,
+        status: str,
+        reason: str,
+        *,
+        expected_status: str | None,
+        now: str,
+        expected_digest: str | None = None,
+    ) -> TransactWriteItemTypeDef:
+        """The transaction item that sets a model's status, if it is still as read."""
+        expression = _Expression()
+        update = expression.update({"status": status, "status_reason": reason, "updated_at": now})
+        if expected_status is None:
+            condition = (
+                f"attribute_exists(pk) AND attribute_not_exists({expression.name('status')})"
+            )
+        else:
+            condition = f"{expression.name('status')} = {expression.value(expected_status)}"
+        if expected_digest is not None:
+            condition += (
+                f" AND {expression.name('image_digest')} = {expression.value(expected_digest)}"
+            )
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": MODEL, "sk": model_version},
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                **expression.arguments(),  # type: ignore[typeddict-item]
+            }
+        }
+
+    def _settle_item(
+        self, deployment_id: str, status: str, *, reason: str, actor: str, now: str
+    ) -> TransactWriteItemTypeDef:
+        """The transaction item that settles a deployment still in progress."""
+        expression = _Expression()
+        update = expression.update(
+            {
+                "status": status,
+                "outcome": reason,
+                "settled_at": now,
+                "settled_by": actor,
+                "updated_at": now,
+            }
+        )
+        condition = f"{expression.name('status')} = {expression.value(DEPLOYING)}"
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": DEPLOYMENT, "sk": deployment_id},
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                **expression.arguments(),  # type: ignore[typeddict-item]
+            }
+        }
+
     # Events.
 
     def append_event(
@@ -787,13 +1365,14 @@ class Registry:
         model_version: str | None = None,
         reason: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        actor: str | None = None,
     ) -> TransactWriteItemTypeDef:
         """The transaction item that appends an event; events are never overwritten."""
         item: dict[str, Any] = {
             "pk": EVENT,
             "sk": f"{iso(self._clock())}#{self._token()}",
             "type": type_,
-            "actor": self.actor,
+            "actor": actor or self.actor,
         }
         optional = {"run_id": run_id, "model_version": model_version, "reason": reason}
         item.update({key: value for key, value in optional.items() if value is not None})
@@ -824,6 +1403,12 @@ class Registry:
             raise RegistryNotFoundError(f"model {model_version} does not exist")
         return model
 
+    def _require_deployment(self, deployment_id: str) -> Deployment:
+        deployment = self.get_deployment(deployment_id)
+        if deployment is None:
+            raise RegistryNotFoundError(f"deployment {deployment_id} was never recorded")
+        return deployment
+
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         """An item read with strong consistency (writes condition on what was read)."""
         response = self._client.get_item(
@@ -833,17 +1418,36 @@ class Registry:
         return None if item is None else dict(item)
 
     def _query(
-        self, pk: str, *, newest: bool, limit: int | None = None
+        self,
+        pk: str,
+        *,
+        newest: bool,
+        limit: int | None = None,
+        types: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The items of one partition in sort-key order (newest first when `newest`)."""
+        """The items of one partition in sort-key order (newest first when `newest`).
+
+        With `types`, only items of those types; `limit` counts the items that match.
+        """
         paginator = self._client.get_paginator("query")
         config: PaginatorConfigTypeDef = {} if limit is None else {"MaxItems": limit}
+        arguments: dict[str, Any] = {}
+        if types is not None:
+            expression = _Expression()
+            arguments["FilterExpression"] = expression.one_of("type", types)
+            arguments.update(expression.arguments())
         pages = paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": pk},
             ScanIndexForward=not newest,
             PaginationConfig=config,
+            **{
+                **arguments,
+                "ExpressionAttributeValues": {
+                    ":pk": pk,
+                    **arguments.get("ExpressionAttributeValues", {}),
+                },
+            },
         )
         for page in pages:
             for item in page.get("Items", []):
@@ -862,8 +1466,8 @@ class Registry:
                 codes = [reason.get("Code") for reason in reasons]
                 if _CONDITION_FAILED in codes:
                     index = codes.index(_CONDITION_FAILED)
-                    if index > 0:
-                        # Items after the first are audit events: a taken event key.
+                    if _is_event(items[index]):
+                        # Audit events are put only where no item is: a taken event key.
                         raise RegistryConflictError(
                             "an audit event with the same time and id exists; nothing was "
                             "written, retry"

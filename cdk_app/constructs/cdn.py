@@ -12,6 +12,7 @@ from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdk_app import checkov
 from cdk_app.constructs.origin_lock import OriginLock
 from cdk_app.constructs.rest_api import FEATURES
 
@@ -52,6 +53,12 @@ class ServingCdn(Construct):
                 s3.LifecycleRule(id="expire-cdn-logs", expiration=cdk.Duration.days(90))
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        checkov.skip(
+            self.log_bucket,
+            "CKV_AWS_21",
+            "CloudFront writes each log file once and the lifecycle expires them; versions "
+            "would only keep deleted logs longer.",
         )
         origin = origins.RestApiOrigin(
             api,
@@ -165,7 +172,16 @@ class ServingCdn(Construct):
             ),
             web_acl_id=web_acl_arn,
         )
+        # CloudFront starts sending a rotated key only once API Gateway accepts it; the old key
+        # goes in CloudFormation's clean-up, after the distribution has finished deploying.
+        self.distribution.node.add_dependency(lock.plan_key)
         if not custom_domain:
+            checkov.skip(
+                self.distribution,
+                "CKV_AWS_174",
+                "Without a custom domain CloudFront serves *.cloudfront.net with its own "
+                "certificate and fixed policy; set domain_name for TLSv1.2_2021.",
+            )
             cdk.Validations.of(self.distribution).acknowledge(
                 cdk.Acknowledgment(
                     id="AwsSolutions-CFR4",
@@ -182,10 +198,16 @@ class ServingCdn(Construct):
             )
         )
         if web_acl_arn is None:
+            checkov.skip(
+                self.distribution,
+                "CKV_AWS_68",
+                "WAF is optional (waf_enabled): ~$9/month idle; stage throttling and reserved "
+                "concurrency cap abuse meanwhile.",
+            )
             cdk.Validations.of(self.distribution).acknowledge(
                 cdk.Acknowledgment(
                     id="AwsSolutions-CFR2",
-                    reason="WAF is optional (waf_enabled) because it bills ~$6 a month even "
+                    reason="WAF is optional (waf_enabled) because it bills ~$9 a month even "
                     "idle; the API stage throttles and the function's reserved concurrency "
                     "cap abuse in the meantime.",
                 )

@@ -26,5 +26,7 @@ class ModelRegistry(Construct):
             ),
             encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
             deletion_protection=True,
+            # Audit events feed the pipeline's metrics (observability stack).
+            dynamo_stream=dynamodb.StreamViewType.NEW_IMAGE,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )

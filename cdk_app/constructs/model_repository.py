@@ -13,6 +13,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
 from constructs import Construct
 
+from cdk_app import checkov
+
 PROTECTED_TAGS = ("live", "rollback")
 _KEEP_FOREVER = 9999
 
@@ -33,6 +35,18 @@ class ModelRepository(Construct):
             encryption=ecr.RepositoryEncryption.AES_256,
             # Images hold every model ever served; a stack deletion must not take them.
             removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        checkov.skip(
+            self.repository,
+            "CKV_AWS_51",
+            "Tags are immutable except live and rollback (IMMUTABLE_WITH_EXCLUSION), which "
+            "promotion must move; this check only knows plain IMMUTABLE.",
+        )
+        checkov.skip(
+            self.repository,
+            "CKV_AWS_136",
+            "Images are encrypted at rest with AES-256; they hold the model and public code, "
+            "nothing a customer key would protect better.",
         )
         for priority, tag in enumerate(PROTECTED_TAGS, start=1):
             self.repository.add_lifecycle_rule(

@@ -24,7 +24,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.rest_api import ServingApi
+from cdk_app.constructs.rest_api import STAGE, ServingApi
 from cdk_app.constructs.serving_function import ServingFunction
 
 REGISTRY_EVENT_SOURCE = "iris-ml.registry"
@@ -60,7 +60,9 @@ class Promotion(Construct):
     ) -> None:
         super().__init__(scope, id_)
         minute = cdk.Duration.minutes(1)
-        api_dimensions = {"ApiName": api.api.rest_api_name, "Stage": api.stage.stage_name}
+        # The stage's name as a literal: a Ref to the stage would close a dependency cycle
+        # (stage -> methods -> alias -> deployment group -> alarm -> stage).
+        api_dimensions = {"ApiName": api.api.rest_api_name, "Stage": STAGE}
         self.guard_alarms = [
             cloudwatch.Alarm(
                 self,

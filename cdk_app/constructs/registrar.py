@@ -47,6 +47,11 @@ class Registrar(Construct):
             "dynamodb:UpdateItem",
             "dynamodb:ConditionCheckItem",
         )
+        # A registered model that passed the gate is announced on the default bus; the API
+        # stack's promoter takes it from there.
+        events.EventBus.from_event_bus_name(self, "DefaultBus", "default").grant_put_events_to(
+            self.handler.function
+        )
         self.rule = events.Rule(
             self,
             "ImagePushed",

@@ -24,6 +24,9 @@ from cdk_app.constructs.log_group import log_group
 from cdk_app.constructs.sdk_call import DeployTimeCall
 
 LIVE_ALIAS = "live"
+# The app's EMF metrics land here; the dashboard and alarms read the same names.
+METRICS_NAMESPACE = "IrisML"
+SERVICE = "iris-api"
 
 
 class ServingFunction(Construct):
@@ -94,6 +97,7 @@ class ServingFunction(Construct):
         )
 
         logs = log_group(self, "Logs", retention_days=log_retention_days)
+        self.logs = logs
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
@@ -111,7 +115,8 @@ class ServingFunction(Construct):
             description="Iris classifier API (FastAPI + Mangum); image moved by promotion",
             environment={
                 "MAX_INSTANCES": str(max_instances),
-                "POWERTOOLS_SERVICE_NAME": "iris-api",
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
             },
         )
@@ -121,6 +126,13 @@ class ServingFunction(Construct):
             "Code.ImageUri", f"{{{{resolve:ssm:{self.live_image_parameter}}}}}"
         )
         self.function.node.add_dependency(pointer)
+        if not tracing:
+            cdk.Validations.of(self.function).acknowledge(
+                cdk.Acknowledgment(
+                    id="Serverless-LambdaTracing",
+                    reason="X-Ray tracing is switched off in config (tracing=false).",
+                )
+            )
         cdk.Validations.of(self.function).acknowledge(
             cdk.Acknowledgment(
                 id="Serverless-LambdaDLQ",

@@ -246,6 +246,51 @@ class TrainerImage(Construct):
             ),
             status="ENABLED",
         )
+        # Weekly rebuilds would pile up AMIs and snapshots (~$0.40/month each): keep three of
+        # this recipe's, which is plenty to launch from or go back to.
+        lifecycle_role = iam.Role(
+            self,
+            "LifecycleRole",
+            assumed_by=iam.ServicePrincipal("imagebuilder.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/EC2ImageBuilderLifecycleExecutionPolicy"
+                )
+            ],
+        )
+        cdk.Validations.of(lifecycle_role).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/EC2ImageBuilderLifecycleExecutionPolicy]",
+                reason="AWS's documented execution policy for Image Builder lifecycle policies; "
+                "it lets the service deregister the AMIs and delete the snapshots it selects.",
+            )
+        )
+        imagebuilder.CfnLifecyclePolicy(
+            self,
+            "KeepThreeAmis",
+            name=f"{name}-trainer-amis",
+            description="Keep the three newest trainer AMIs (and their snapshots)",
+            execution_role=lifecycle_role.role_arn,
+            resource_type="AMI_IMAGE",
+            policy_details=[
+                imagebuilder.CfnLifecyclePolicy.PolicyDetailProperty(
+                    action=imagebuilder.CfnLifecyclePolicy.ActionProperty(
+                        type="DELETE",
+                        include_resources=imagebuilder.CfnLifecyclePolicy.IncludeResourcesProperty(
+                            amis=True, snapshots=True
+                        ),
+                    ),
+                    filter=imagebuilder.CfnLifecyclePolicy.FilterProperty(type="COUNT", value=3),
+                )
+            ],
+            resource_selection=imagebuilder.CfnLifecyclePolicy.ResourceSelectionProperty(
+                recipes=[
+                    imagebuilder.CfnLifecyclePolicy.RecipeSelectionProperty(
+                        name=recipe.name, semantic_version=recipe.version
+                    )
+                ]
+            ),
+        )
         # The first AMI, built while the stack deploys, so a trainer can launch right after.
         self.image = imagebuilder.CfnImage(
             self,

@@ -50,6 +50,7 @@ class TrainingTrigger(Construct):
         instance_types: list[str],
         on_demand_fallback: bool,
         time_limit_minutes: int,
+        retrain_every_days: int,
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, id_)
@@ -163,6 +164,33 @@ class TrainingTrigger(Construct):
                 )
             ],
         )
+
+        if retrain_every_days:
+            # The schedule trains on the newest version: the launcher lists the dataset's
+            # prefix, so it may list that prefix and nothing else.
+            launcher.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="FindNewestDatasetVersion",
+                    actions=["s3:ListBucket"],
+                    resources=[data_bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": f"{DATASETS_PREFIX}{dataset_name}/*"}},
+                )
+            )
+            events.Rule(
+                self,
+                "RetrainSchedule",
+                description=f"Retrain on the newest {dataset_name} version, every "
+                f"{retrain_every_days} days",
+                schedule=events.Schedule.rate(cdk.Duration.days(retrain_every_days)),
+                targets=[
+                    targets.LambdaFunction(
+                        launcher,
+                        event=events.RuleTargetInput.from_object({"latest_of": dataset_name}),
+                        dead_letter_queue=self.launcher.dead_letters,
+                        retry_attempts=4,
+                    )
+                ],
+            )
 
         self.monitor = PythonFunction(
             self,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.telemetry import note_errors
 
 # Where a value came from is implied by the field name; tagged-union tags are schema noise.
 _LOC_NOISE = frozenset({"body", "query", "path", "header", "object", "list"})
@@ -44,11 +46,22 @@ def error_body(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"detail": items}
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _refuse(
+    request: Request,
+    items: list[dict[str, Any]],
+    status: int,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The error response; the items also go to the request's log line (field and type only)."""
+    note_errors(request.scope, items)
+    return JSONResponse(error_body(items), status_code=status, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 listing every broken rule. The input is not echoed: NaN in it could not be encoded."""
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
     items = [_validation_item(err) for err in exc.errors()]
-    return JSONResponse(error_body(items), status_code=422)
+    return _refuse(request, items, 422)
 
 
 def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
@@ -66,10 +79,10 @@ def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     """An ApiError raised by a route."""
     assert isinstance(exc, ApiError)  # noqa: S101 - registered for this type
-    return JSONResponse(error_body([exc.item]), status_code=exc.status_code)
+    return _refuse(request, [exc.item], exc.status_code)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -80,7 +93,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 413:
         msg = f"request body must be at most {request.app.state.settings.max_body_bytes} bytes"
     item = {"field": field, "msg": msg, "type": type_, "loc": [field]}
-    return JSONResponse(error_body([item]), status_code=exc.status_code, headers=exc.headers)
+    return _refuse(request, [item], exc.status_code, headers=exc.headers)
 
 
 def install(app: FastAPI) -> None:

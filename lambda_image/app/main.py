@@ -1,4 +1,4 @@
-"""Builds the FastAPI app: settings, the model loaded once, routers, error handlers, middleware.
+"""Builds the FastAPI app: settings, the model loaded once, routers, error handlers, telemetry.
 
 `create_app` is a factory: the Lambda handler calls it once at init, `make run` hands it to
 uvicorn (`--factory`), and tests build apps around models of their own.
@@ -7,6 +7,7 @@ uvicorn (`--factory`), and tests build apps around models of their own.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from app import errors
 from app.middleware import ServingMiddleware
@@ -14,6 +15,7 @@ from app.model import KnnModel, ModelLoadError
 from app.routers import meta, predict
 from app.schemas import IrisFeatures
 from app.settings import Settings
+from app.telemetry import Telemetry
 
 _DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -37,15 +39,26 @@ def create_app(settings: Settings | None = None, model: KnnModel | None = None) 
     )
     app.state.model = model
     app.state.settings = settings
-    app.include_router(predict.build_router(settings.max_instances))
-    app.include_router(meta.router)
+    routers = [predict.build_router(settings.max_instances), meta.router]
+    for router in routers:
+        app.include_router(router)
     # Starlette tries routes in order: the prediction routes first, the docs routes last.
     docs = [r for r in app.router.routes if getattr(r, "path", "") in _DOCS_PATHS]
     app.router.routes[:] = [r for r in app.router.routes if r not in docs] + docs
     errors.install(app)
+    telemetry = Telemetry(
+        service=settings.service_name,
+        namespace=settings.metrics_namespace,
+        model_version=model.version,
+        class_names=model.display_names,
+    )
     app.add_middleware(
         ServingMiddleware,
         model_version=model.version,
         max_body_bytes=settings.max_body_bytes,
+        route_paths=_DOCS_PATHS.union(
+            r.path for router in routers for r in router.routes if isinstance(r, APIRoute)
+        ),
+        telemetry=telemetry,
     )
     return app

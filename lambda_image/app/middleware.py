@@ -1,4 +1,4 @@
-"""ASGI middleware: request limits (413, 415) and the X-Model-Version header on every response.
+"""ASGI middleware: request limits (413, 415), the X-Model-Version header, request telemetry.
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds no task or stream per request, which keeps
 the warm path in the low hundreds of microseconds. (FastAPI's own `max_body_size` answers a
@@ -8,12 +8,14 @@ declared oversized body in plain text, outside the API's error shape.)
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException
 
 from app.errors import error_body
+from app.telemetry import UNMATCHED, Outcome, Telemetry, note_errors
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,35 +30,70 @@ _PATH_ALIASES = {("GET", "/predict"): "/predict/", ("POST", "/predict/"): "/pred
 
 
 class ServingMiddleware:
-    """Answers 415/413 before FastAPI reads a body; adds the version to every response."""
+    """Answers 415/413 before FastAPI reads a body; adds the version; reports every request."""
 
-    def __init__(self, app: ASGIApp, *, model_version: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        model_version: str,
+        max_body_bytes: int,
+        route_paths: frozenset[str],
+        telemetry: Telemetry,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.version_header = (b"x-model-version", model_version.encode())
+        self.route_paths = route_paths
+        self.telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the request, then run the app with the header added to its response."""
+        """Check the request, run the app with the header added, then log and count it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
         alias = _PATH_ALIASES.get((scope["method"], scope["path"]))
         if alias is not None:
             scope["path"] = alias
             scope["raw_path"] = alias.encode()
+        status = 0
 
         async def send_with_version(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), self.version_header]
             await send(message)
 
+        refusal = None
         if scope["method"] in _BODY_METHODS:
             refusal = self._refusal(scope)
-            if refusal is not None:
-                await _send_error(send_with_version, *refusal)
-                return
             receive = self._capped(receive)
-        await self.app(scope, receive, send_with_version)
+        try:
+            if refusal is not None:
+                note_errors(scope, [refusal[1]])
+                await _send_error(send_with_version, *refusal)
+            else:
+                await self.app(scope, receive, send_with_version)
+        except Exception as exc:
+            # Starlette's outer ServerErrorMiddleware answers 500 once this re-raises.
+            self._report(scope, 500, start, exc)
+            raise
+        self._report(scope, status, start)
+
+    def _report(
+        self, scope: Scope, status: int, start: float, exc: BaseException | None = None
+    ) -> None:
+        """Hand the request's outcome to telemetry: route template, never the raw path."""
+        seconds = time.perf_counter() - start
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        if not isinstance(template, str):
+            # Refused before routing (415, 413): our routes have no parameters, so a known
+            # path is its own template.
+            template = scope["path"] if scope["path"] in self.route_paths else UNMATCHED
+        self.telemetry.emit(scope, Outcome(scope["method"], template, status, seconds, exc))
 
     def _capped(self, receive: Receive) -> Receive:
         """`receive` that raises 413 once an undeclared body grows past the cap."""

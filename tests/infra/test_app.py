@@ -1,4 +1,4 @@
-"""The synthesized app: four stacks, tags, protection, and cdk-nag wired to fail synth."""
+"""The synthesized app: its stacks, tags, protection, and cdk-nag wired to fail synth."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from cdk_app.application import BuiltApp, ModelArtifactMissingError
 from tests.support import ROOT, build_app, cdk_json_context
 
 
-def test_four_stacks_with_names_from_config(built: BuiltApp) -> None:
-    assert [s.stack_name for s in built.stacks] == [
-        "iris-ml-dev-data",
-        "iris-ml-dev-pipeline",
-        "iris-ml-dev-api",
-        "iris-ml-dev-observability",
+def test_stacks_with_names_from_config(built: BuiltApp) -> None:
+    # The four stacks, plus CloudFront's alarms in us-east-1 (where its metrics are).
+    assert [(s.stack_name, s.region) for s in built.stacks] == [
+        ("iris-ml-dev-data", "eu-west-1"),
+        ("iris-ml-dev-pipeline", "eu-west-1"),
+        ("iris-ml-dev-api", "eu-west-1"),
+        ("iris-ml-dev-cdn-monitoring", "us-east-1"),
+        ("iris-ml-dev-observability", "eu-west-1"),
     ]
-    assert {s.region for s in built.stacks} == {"eu-west-1"}
 
 
 def test_every_stack_writes_a_template(built: BuiltApp) -> None:

@@ -374,3 +374,19 @@ def test_synth_needs_no_lookups(built: BuiltApp) -> None:
     # A context lookup would make `cdk synth` call AWS on every fresh checkout.
     manifest = json.loads((Path(built.app.outdir) / "manifest.json").read_text())
     assert "missing" not in manifest
+
+
+def test_scheduled_retraining_when_configured(
+    templates: dict[str, Template], tmp_path: Path
+) -> None:
+    templates["pipeline"].resource_properties_count_is(
+        "AWS::Events::Rule", {"ScheduleExpression": "rate(3 days)"}, 0
+    )
+    built = build_app(tmp_path, retrain_every_days=3)
+    pipeline = Template.from_stack(built.pipeline)
+    rule = only(pipeline, "AWS::Events::Rule", {"ScheduleExpression": "rate(3 days)"})
+    [target] = rule["Properties"]["Targets"]
+    assert json.loads(target["Input"]) == {"latest_of": "iris"}
+    granted = statements(pipeline, "TrainingLauncherRole")
+    [listing] = [s for s in granted if s.get("Sid") == "FindNewestDatasetVersion"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "datasets/iris/*"}}

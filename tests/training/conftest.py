@@ -8,15 +8,30 @@ from typing import Final
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from mypy_boto3_dynamodb import DynamoDBServiceResource
 from mypy_boto3_ec2 import EC2Client
 from mypy_boto3_ecr import ECRClient
 from mypy_boto3_s3 import S3Client
 
-from tests.training.fakes import REPOSITORY, TABLE, FakeImds, RecordingRunner, StepClock
+from tests.training.fakes import (
+    ALIAS,
+    BOOTSTRAP_IMAGE,
+    FUNCTION,
+    LIVE_PARAMETER,
+    PROMOTION_ENV,
+    REPOSITORY,
+    TABLE,
+    FakeImds,
+    PromotionWorld,
+    RecordingRunner,
+    StepClock,
+    record_calls,
+)
 from training.dataset import bundled_iris_csv
 from training.pipeline import PipelineSettings
+from training.promotion import PromotionServices, PromotionSettings
 from training.registry import Registry, create_table
 
 REGION: Final = "eu-west-1"
@@ -126,3 +141,58 @@ def settings(build_context: Path) -> PipelineSettings:
             "DOCKER_PLATFORM": "linux/arm64",
         }
     )
+
+
+@pytest.fixture
+def world(registry: Registry, clock: StepClock) -> Iterator[PromotionWorld]:
+    """The serving stack as CloudFormation leaves it, on moto, with stubbed CodeDeploy/CloudFront.
+
+    The function's version 1 runs the bootstrap image behind the `live` alias, the live image
+    parameter names that image, and the model repository keeps tags immutable except `live` and
+    `rollback`. Every call promotion makes is recorded in `world.calls`.
+    """
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="serving", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lambda_client = boto3.client("lambda")
+    lambda_client.create_function(
+        FunctionName=FUNCTION,
+        Role=role,
+        Code={"ImageUri": BOOTSTRAP_IMAGE},
+        PackageType="Image",
+        Publish=True,
+    )
+    lambda_client.create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion="1")
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name=LIVE_PARAMETER, Value=BOOTSTRAP_IMAGE, Type="String")
+    ecr = boto3.client("ecr")
+    ecr.create_repository(
+        repositoryName=REPOSITORY,
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[
+            {"filterType": "WILDCARD", "filter": "live"},
+            {"filterType": "WILDCARD", "filter": "rollback"},
+        ],
+    )
+    codedeploy = boto3.client("codedeploy")
+    cloudfront = boto3.client("cloudfront")
+    services = PromotionServices(
+        settings=PromotionSettings.from_env(PROMOTION_ENV),
+        registry=registry,
+        lambda_client=lambda_client,
+        codedeploy=codedeploy,
+        ssm=ssm,
+        ecr=ecr,
+        cloudfront=cloudfront,
+        update_delay_seconds=1,
+        update_max_attempts=3,
+    )
+    calls = record_calls([], lambda_client, codedeploy, ssm, ecr, cloudfront)
+    with Stubber(codedeploy) as codedeploy_stub, Stubber(cloudfront) as cloudfront_stub:
+        yield PromotionWorld(
+            registry=registry,
+            clock=clock,
+            services=services,
+            codedeploy=codedeploy_stub,
+            cloudfront=cloudfront_stub,
+            calls=calls,
+        )

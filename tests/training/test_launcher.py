@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -331,3 +332,59 @@ def test_a_bad_setting_names_its_variable(name: str, value: str, message: str) -
     }
     with pytest.raises(SettingsError, match=message):
         LauncherSettings.from_env(environ)
+
+
+def test_the_schedule_trains_on_the_newest_version(
+    network: dict[str, Any], ec2: EC2Client, registry: Registry, clock: StepClock
+) -> None:
+    s3 = boto3.client("s3")
+    # Keys and the hour each was written: v2 is the newest data.csv, notes.txt is newer still.
+    written = {
+        "datasets/iris/v1/data.csv": 1,
+        "datasets/iris/v3/data.csv": 2,
+        "datasets/iris/v2/data.csv": 3,
+        "datasets/iris/notes.txt": 4,
+    }
+    contents = [
+        {"Key": key, "LastModified": datetime(2026, 11, 27, hour, tzinfo=UTC), "Size": 1}
+        for key, hour in written.items()
+    ]
+    calls = capture_run_instances(ec2)
+    with Stubber(s3) as stubber:
+        stubber.add_response(
+            "list_objects_v2",
+            {"Contents": contents, "IsTruncated": False},
+            {"Bucket": "data", "Prefix": "datasets/iris/"},
+        )
+        answer = handle(
+            {"latest_of": "iris"},
+            make_settings(network),
+            registry=registry,
+            ec2=ec2,
+            s3=s3,
+            clock=clock,
+        )
+    run = registry.get_run(answer["run_id"])
+    assert run is not None
+    assert run.dataset_uri == "s3://data/datasets/iris/v2/data.csv"  # newest data.csv, not v3
+    assert len(calls) == 1
+
+
+def test_the_schedule_without_any_version_is_refused(
+    network: dict[str, Any], ec2: EC2Client, registry: Registry, clock: StepClock
+) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="data", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    answer = handle(
+        {"latest_of": "iris"},
+        make_settings(network),
+        registry=registry,
+        ec2=ec2,
+        s3=s3,
+        clock=clock,
+    )
+    assert answer == {
+        "status": "refused",
+        "reason": "no version of dataset 'iris' in s3://data/datasets/",
+    }
+    assert registry.list_runs() == []

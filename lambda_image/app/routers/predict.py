@@ -20,6 +20,7 @@ from app.schemas import (
     SinglePrediction,
     predict_request_model,
 )
+from app.telemetry import note_predictions
 
 FEATURES = tuple(IrisFeatures.model_fields)
 # Query values arrive as text; NaN and infinity parse as floats but are not measurements.
@@ -37,9 +38,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def predictions(model: KnnModel, x: np.ndarray) -> list[dict[str, Any]]:
-    """Predict and shape each result as the API returns it."""
+def predictions(request: Request, model: KnnModel, x: np.ndarray) -> list[dict[str, Any]]:
+    """Predict, note the classes for the request's metrics, shape each result for the API."""
     result = model.predict(x)
+    note_predictions(request.scope, result.class_ids)
     names = model.display_names
     return [
         {"iris_type": names[i], "class_id": i, "probabilities": dict(zip(names, p, strict=True))}
@@ -81,7 +83,7 @@ def build_router(max_instances: int) -> APIRouter:
                     "out_of_range",
                 )
         model = model_of(request)
-        [prediction] = predictions(model, np.array([values], dtype=np.float64))
+        [prediction] = predictions(request, model, np.array([values], dtype=np.float64))
         return _json({**prediction, "model_version": model.version})
 
     @router.post("/predict", response_model=PredictResponse)
@@ -96,6 +98,8 @@ def build_router(max_instances: int) -> APIRouter:
             for i in batch.instances
         ]
         x = np.array(rows, dtype=np.float64)
-        return _json({"predictions": predictions(model, x), "model_version": model.version})
+        return _json(
+            {"predictions": predictions(request, model, x), "model_version": model.version}
+        )
 
     return router

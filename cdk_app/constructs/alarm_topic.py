@@ -1,0 +1,80 @@
+"""The SNS topic alarms go to: encrypted with a key CloudWatch, EventBridge and Budgets may use.
+
+A topic encrypted with a key whose policy does not let CloudWatch use it silently drops every
+alarm notification, so the key policy names each publishing service explicitly.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
+
+
+class AlarmTopic(Construct):
+    """KMS key (rotated) + SSL-only topic + policies for the services that publish to it."""
+
+    def __init__(self, scope: Construct, id_: str, *, email: str) -> None:
+        super().__init__(scope, id_)
+        account = cdk.Stack.of(self).account
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the alarm topic",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(7),
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmPublishersMayEncrypt",
+                principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="Iris ML alarms",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmPublishersMayPublish",
+                principals=[iam.ServicePrincipal(p) for p in PUBLISHERS],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        if email:
+            # A message the mail server refuses waits here instead of being lost.
+            undelivered = sqs.Queue(
+                self,
+                "UndeliveredEmails",
+                enforce_ssl=True,
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                retention_period=cdk.Duration.days(14),
+            )
+            cdk.Validations.of(undelivered).acknowledge(
+                cdk.Acknowledgment(
+                    id="AwsSolutions-SQS3",
+                    reason="This queue is itself the dead-letter queue of the e-mail subscription.",
+                ),
+                cdk.Acknowledgment(
+                    id="Serverless-SQSRedrivePolicy",
+                    reason="This queue is itself the dead-letter queue of the e-mail subscription.",
+                ),
+            )
+            self.topic.add_subscription(
+                subscriptions.EmailSubscription(email, dead_letter_queue=undelivered)
+            )

@@ -1,0 +1,1 @@
+"""Developer and operator tools behind make targets."""
