@@ -28,10 +28,12 @@ CLI_CONTEXT = {
 }
 
 
-def build_app(outdir: Path, *, serving_dir: Path | None = None, **overrides: Any) -> BuiltApp:
+def build_app(
+    outdir: Path, *, serving_dir: Path | None = None, checks: bool = True, **overrides: Any
+) -> BuiltApp:
     """Build the app as `cdk synth` does, with context overrides like `-c key=value`."""
     context = {**CLI_CONTEXT, **cdk_json_context(), **overrides}
     app = cdk.App(context=context, outdir=str(outdir))
     if serving_dir is None:
-        return build(app, account=TEST_ACCOUNT)
-    return build(app, account=TEST_ACCOUNT, serving_dir=serving_dir)
+        return build(app, account=TEST_ACCOUNT, checks=checks)
+    return build(app, account=TEST_ACCOUNT, serving_dir=serving_dir, checks=checks)

@@ -119,6 +119,7 @@ def test_an_upload_event_records_the_run_and_launches_a_spot_instance(
     assert started[0].reason == f"PutObject of {URI}"
 
 
+@pytest.mark.fault
 def test_a_duplicate_delivery_launches_once(
     network: dict[str, Any], ec2: EC2Client, registry: Registry, clock: StepClock
 ) -> None:
@@ -167,6 +168,7 @@ def test_a_direct_invoke_records_who_asked_and_why(
         ),
     ],
 )
+@pytest.mark.fault
 def test_a_request_outside_the_layout_is_refused_and_nothing_recorded(
     registry: Registry, clock: StepClock, event: dict[str, Any], reason: str
 ) -> None:
@@ -209,6 +211,7 @@ def _stub_attempt(
         )
 
 
+@pytest.mark.fault
 def test_capacity_errors_fall_back_across_types_then_subnets_then_on_demand(
     registry: Registry, clock: StepClock
 ) -> None:
@@ -238,6 +241,7 @@ def test_capacity_errors_fall_back_across_types_then_subnets_then_on_demand(
     )
 
 
+@pytest.mark.fault
 def test_no_capacity_anywhere_fails_the_run_listing_every_attempt(
     registry: Registry, clock: StepClock
 ) -> None:
@@ -266,6 +270,7 @@ def test_no_capacity_anywhere_fails_the_run_listing_every_attempt(
     assert (run.status, run.reason) == ("failed", answer["reason"])
 
 
+@pytest.mark.fault
 def test_another_error_stops_at_once_and_fails_the_run(
     registry: Registry, clock: StepClock
 ) -> None:

@@ -38,6 +38,7 @@ def status(registry: Registry, run_id: str) -> tuple[str, str | None]:
     return run.status, run.reason
 
 
+@pytest.mark.fault
 def test_an_instance_past_the_time_limit_is_terminated_and_the_run_timed_out(
     ec2: EC2Client, registry: Registry
 ) -> None:
@@ -73,6 +74,7 @@ def test_an_instance_within_its_time_is_left_alone(ec2: EC2Client, registry: Reg
     assert state["State"]["Name"] in ("pending", "running")
 
 
+@pytest.mark.fault
 def test_a_spot_reclaimed_instance_ends_the_run_interrupted(
     registry: Registry, clock: StepClock
 ) -> None:
@@ -108,6 +110,7 @@ def test_a_spot_reclaimed_instance_ends_the_run_interrupted(
     )
 
 
+@pytest.mark.fault
 def test_an_instance_that_ended_without_a_result_fails_the_run(
     ec2: EC2Client, registry: Registry
 ) -> None:
@@ -122,6 +125,7 @@ def test_an_instance_that_ended_without_a_result_fails_the_run(
     )
 
 
+@pytest.mark.fault
 def test_a_vanished_instance_fails_the_run_once_past_the_launch_grace(
     ec2: EC2Client, registry: Registry, clock: StepClock
 ) -> None:
@@ -135,6 +139,7 @@ def test_a_vanished_instance_fails_the_run_once_past_the_launch_grace(
     )
 
 
+@pytest.mark.fault
 def test_a_run_stuck_launching_without_an_instance_fails_after_15_minutes(
     ec2: EC2Client, registry: Registry, clock: StepClock
 ) -> None:
@@ -160,6 +165,7 @@ def test_runs_that_ended_are_never_touched(registry: Registry, clock: StepClock)
     assert registry.events(limit=100) == before
 
 
+@pytest.mark.fault
 def test_a_run_that_ends_during_the_sweep_keeps_its_own_ending(
     registry: Registry, clock: StepClock
 ) -> None:

@@ -262,6 +262,7 @@ def test_an_object_without_a_sha256_checksum_is_accepted_with_the_computed_one(
     assert run_of(harness).dataset_sha256 == hashlib.sha256(DATA).hexdigest()
 
 
+@pytest.mark.fault
 def test_a_checksum_mismatch_fails_the_run_before_anything_is_built(harness: Harness) -> None:
     harness.start()
     stored = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
@@ -309,6 +310,7 @@ def _wrong_columns(lines: list[str]) -> list[str]:
         (_wrong_columns, "missing column: petal_width"),
     ],
 )
+@pytest.mark.fault
 def test_a_bad_dataset_fails_the_run_with_every_problem(
     harness: Harness, break_data: Any, problem: str
 ) -> None:
@@ -335,6 +337,7 @@ def test_a_bad_dataset_fails_the_run_with_every_problem(
         (None, 0.9, 0.02, "accuracy 0.8667 is below the minimum 0.90"),
     ],
 )
+@pytest.mark.fault
 def test_a_model_the_gate_refuses_is_recorded_rejected_and_never_built(
     harness: Harness,
     live_accuracy: float | None,
@@ -371,6 +374,7 @@ def test_a_model_the_gate_refuses_is_recorded_rejected_and_never_built(
 # Interruptions and the time limit.
 
 
+@pytest.mark.fault
 def test_a_spot_notice_during_the_build_kills_it_and_nothing_is_pushed(
     harness: Harness,
 ) -> None:
@@ -393,6 +397,7 @@ def test_a_spot_notice_during_the_build_kills_it_and_nothing_is_pushed(
     assert run.model_version == outcome.model_version
 
 
+@pytest.mark.fault
 def test_a_spot_notice_between_steps_stops_before_the_next_step(harness: Harness) -> None:
     upload(harness.s3)
     harness.start()
@@ -409,6 +414,7 @@ def test_a_spot_notice_between_steps_stops_before_the_next_step(harness: Harness
     assert run_of(harness).model_version is None
 
 
+@pytest.mark.fault
 def test_the_time_limit_stops_a_running_build(harness: Harness) -> None:
     upload(harness.s3)
     harness.start()
@@ -430,6 +436,7 @@ def test_the_time_limit_stops_a_running_build(harness: Harness) -> None:
 # Errors from AWS, Docker and the registry.
 
 
+@pytest.mark.fault
 def test_a_missing_dataset_object_fails_the_run_with_s3s_reason(harness: Harness) -> None:
     harness.start()
     outcome = harness.run()
@@ -438,6 +445,7 @@ def test_a_missing_dataset_object_fails_the_run_with_s3s_reason(harness: Harness
     assert harness.runner.calls == []
 
 
+@pytest.mark.fault
 def test_an_ecr_error_fails_the_run_with_ecrs_reason(harness: Harness) -> None:
     upload(harness.s3)
     harness.start()
@@ -448,6 +456,7 @@ def test_an_ecr_error_fails_the_run_with_ecrs_reason(harness: Harness) -> None:
     assert harness.runner.calls == []
 
 
+@pytest.mark.fault
 def test_a_failed_push_fails_the_run_with_dockers_message(harness: Harness) -> None:
     upload(harness.s3)
     harness.start()
@@ -458,6 +467,7 @@ def test_a_failed_push_fails_the_run_with_dockers_message(harness: Harness) -> N
     assert "no space left on device" in outcome.reason
 
 
+@pytest.mark.fault
 def test_unreadable_instance_metadata_fails_the_run(harness: Harness) -> None:
     harness.start()
     harness.imds.fail = True
@@ -466,6 +476,7 @@ def test_unreadable_instance_metadata_fails_the_run(harness: Harness) -> None:
     assert outcome.reason.startswith("cannot read the instance metadata: cannot reach IMDS")
 
 
+@pytest.mark.fault
 def test_an_unexpected_error_is_recorded_then_raised(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -485,6 +496,7 @@ def test_an_unexpected_error_is_recorded_then_raised(
     )
 
 
+@pytest.mark.fault
 def test_a_run_the_monitor_ended_meanwhile_keeps_that_ending_and_the_model(
     harness: Harness,
 ) -> None:

@@ -93,6 +93,7 @@ def test_the_model_registered_event_promotes_its_model(
     assert world.calls == []
 
 
+@pytest.mark.fault
 def test_a_refused_model_raises_so_the_event_reaches_the_dead_letter_queue(
     world: PromotionWorld, lambda_env: list[str]
 ) -> None:

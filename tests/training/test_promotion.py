@@ -266,6 +266,7 @@ def _live(world: PromotionWorld) -> str:
         (_live, AlreadyLiveError, f"model {V1} is already live"),
     ],
 )
+@pytest.mark.fault
 def test_a_refused_promotion_names_the_model_and_the_reason_and_calls_nothing(
     seeded: PromotionWorld, target: Any, error: type[Exception], message: str
 ) -> None:
@@ -280,6 +281,7 @@ def test_a_refused_promotion_names_the_model_and_the_reason_and_calls_nothing(
     assert snapshot(world) == before
 
 
+@pytest.mark.fault
 def test_a_promotion_that_loses_the_race_after_deploying_writes_nothing(
     seeded: PromotionWorld,
 ) -> None:
@@ -311,6 +313,7 @@ def test_a_promotion_that_loses_the_race_after_deploying_writes_nothing(
     assert all(e.actor == "test" for e in world.registry.promotion_events(10))  # set_live's
 
 
+@pytest.mark.fault
 def test_a_promotion_that_loses_the_race_while_publishing_deploys_nothing(
     seeded: PromotionWorld,
 ) -> None:
@@ -329,6 +332,7 @@ def test_a_promotion_that_loses_the_race_while_publishing_deploys_nothing(
     assert world.parameter() == world.uri(V1)
 
 
+@pytest.mark.fault
 def test_a_deployment_still_running_refuses_the_next_promotion(seeded: PromotionWorld) -> None:
     world = seeded
     start_promotion(world, V2, D1, current="2", target="3")
@@ -343,6 +347,7 @@ def test_a_deployment_still_running_refuses_the_next_promotion(seeded: Promotion
     assert [name for name, _ in world.calls] == ["GetDeployment"]
 
 
+@pytest.mark.fault
 def test_an_ended_deployment_whose_event_was_lost_is_settled_before_the_next(
     seeded: PromotionWorld,
 ) -> None:
@@ -485,6 +490,7 @@ def test_a_successful_deployment_invalidates_the_cached_predictions(
     assert world.tags() == {"live": world.digests[V2], "rollback": world.digests[V1]}
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize(("state", "outcome"), [("FAILURE", "failed"), ("STOP", "stopped")])
 def test_a_failed_deployment_puts_registry_parameter_and_tags_back(
     seeded: PromotionWorld, state: str, outcome: str
@@ -538,6 +544,7 @@ def test_a_failed_deployment_puts_registry_parameter_and_tags_back(
     assert (deployment.status, deployment.outcome) == (outcome, reason)
 
 
+@pytest.mark.fault
 def test_a_duplicate_event_changes_nothing(seeded: PromotionWorld) -> None:
     world = seeded
     start_promotion(world, V2, D1, current="2", target="3")
@@ -554,6 +561,7 @@ def test_a_duplicate_event_changes_nothing(seeded: PromotionWorld) -> None:
     assert snapshot(world) == before
 
 
+@pytest.mark.fault
 def test_a_failed_first_promotion_leaves_no_model_live_and_the_bootstrap_image(
     world: PromotionWorld,
 ) -> None:
@@ -582,6 +590,7 @@ def test_a_failed_first_promotion_leaves_no_model_live_and_the_bootstrap_image(
     assert (live.model_version, live.revision) == (V2, 3)
 
 
+@pytest.mark.fault
 def test_events_for_other_applications_or_states_are_ignored(seeded: PromotionWorld) -> None:
     world = seeded
     for event, reason in (

@@ -58,6 +58,7 @@ def test_a_push_of_a_model_tag_is_recorded_on_its_model(registry: Registry) -> N
     assert [(e.model_version, e.actor) for e in registered] == [(MODEL_VERSION, "test")]
 
 
+@pytest.mark.fault
 def test_a_duplicate_event_changes_nothing(registry: Registry) -> None:
     register(load_event("ecr_image_push"), SETTINGS, registry=registry)
     model = registry.get_model(MODEL_VERSION)
@@ -68,6 +69,7 @@ def test_a_duplicate_event_changes_nothing(registry: Registry) -> None:
     assert registry.events(limit=100) == events
 
 
+@pytest.mark.fault
 def test_a_push_before_the_trainer_records_converges(registry: Registry) -> None:
     register(load_event("ecr_image_push"), SETTINGS, registry=registry)
     early = registry.get_model(MODEL_VERSION)
@@ -84,6 +86,7 @@ def test_a_push_before_the_trainer_records_converges(registry: Registry) -> None
     assert model.status_reason == "passed the quality gate with accuracy 1.0000"
 
 
+@pytest.mark.fault
 def test_another_digest_for_a_registered_model_raises_for_the_dead_letter_queue(
     registry: Registry,
 ) -> None:
@@ -121,6 +124,7 @@ def test_other_pushes_are_ignored(
     assert registry.events() == []
 
 
+@pytest.mark.fault
 def test_an_event_from_elsewhere_is_an_error(registry: Registry) -> None:
     with pytest.raises(EventError, match="not an ECR event"):
         register({"source": "aws.s3", "detail": {}}, SETTINGS, registry=registry)

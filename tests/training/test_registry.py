@@ -105,6 +105,7 @@ def test_start_run_records_launching_and_its_event(registry: Registry) -> None:
     assert event.time == "2026-11-27T14:05:01Z"
 
 
+@pytest.mark.fault
 def test_a_duplicate_start_changes_nothing(registry: Registry, clock: StepClock) -> None:
     start(registry)
     clock.advance(seconds=30)
@@ -116,6 +117,7 @@ def test_a_duplicate_start_changes_nothing(registry: Registry, clock: StepClock)
     assert event_types(registry) == ["run-started"]
 
 
+@pytest.mark.fault
 def test_another_run_under_the_same_id_is_a_conflict(registry: Registry) -> None:
     start(registry)
     with pytest.raises(RegistryConflictError, match=r"already exists for s3://data/.*/v2/"):
@@ -126,6 +128,7 @@ def test_another_run_under_the_same_id_is_a_conflict(registry: Registry) -> None
     assert event_types(registry) == ["run-started"]
 
 
+@pytest.mark.fault
 def test_finish_run_happens_once_and_a_second_finish_returns_the_first(
     registry: Registry, clock: StepClock
 ) -> None:
@@ -209,6 +212,7 @@ def test_record_model_and_register_image_converge_in_either_order(
         assert converged.metrics == METRICS
 
 
+@pytest.mark.fault
 def test_the_trainer_retries_when_the_registrar_writes_between_its_read_and_write(
     registry: Registry, dynamodb: DynamoDBServiceResource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,6 +262,7 @@ def test_a_rejected_model_can_pass_later_but_a_live_one_keeps_its_status(
     assert (model.status, model.status_reason, model.run_id) == ("live", "promoted", RUN_ID)
 
 
+@pytest.mark.fault
 def test_a_duplicate_push_changes_nothing_and_another_digest_is_refused(
     registry: Registry, dynamodb: DynamoDBServiceResource
 ) -> None:
@@ -275,6 +280,7 @@ def test_a_duplicate_push_changes_nothing_and_another_digest_is_refused(
     assert event_types(registry) == ["image-registered", "model-recorded"]
 
 
+@pytest.mark.fault
 def test_pointers_move_only_from_the_revision_read(registry: Registry) -> None:
     assert registry.live() is None
     assert registry.rollback() is None
@@ -305,6 +311,7 @@ def test_history_is_kept_newest_first(registry: Registry, clock: StepClock) -> N
     assert [event.time for event in events] == sorted((e.time for e in events), reverse=True)
 
 
+@pytest.mark.fault
 def test_an_event_that_would_overwrite_another_is_refused_with_its_change(
     dynamodb: DynamoDBServiceResource, clock: StepClock
 ) -> None:
@@ -319,6 +326,7 @@ def test_an_event_that_would_overwrite_another_is_refused_with_its_change(
     assert event_types(registry) == ["run-started"]
 
 
+@pytest.mark.fault
 def test_a_write_that_keeps_conflicting_surfaces_as_a_conflict(registry: Registry) -> None:
     with Stubber(registry._client) as stubber:
         for _ in range(4):
