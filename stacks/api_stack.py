@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.cdn import ServingCdn
 from cdk_app.constructs.origin_lock import OriginLock
 from cdk_app.constructs.promotion import Promotion
@@ -36,11 +36,7 @@ class ApiStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        architecture = (
-            lambda_.Architecture.ARM_64
-            if config.architecture == "arm64"
-            else lambda_.Architecture.X86_64
-        )
+        architecture = lambda_architecture(config.architecture)
         self.serving = ServingFunction(
             self,
             "Serving",

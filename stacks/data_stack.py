@@ -11,7 +11,7 @@ from constructs import Construct
 from cdk_app.config import AppConfig
 from cdk_app.constructs.data_lake import DataLake, dataset_key
 from cdk_app.constructs.dataset_seed import DatasetSeed
-from cdk_app.constructs.secure_bucket import AccessLogBucket
+from cdk_app.constructs.secure_bucket import LogBucket
 
 # The bundled iris data, byte for byte what `make model` trains on (a test holds them equal).
 IRIS_V1 = (
@@ -24,7 +24,7 @@ class DataStack(cdk.Stack):
 
     def __init__(self, scope: Construct, id_: str, *, config: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.access_logs = AccessLogBucket(
+        self.access_logs = LogBucket(
             self, "AccessLogs", retention_days=config.access_log_days
         ).bucket
         lake = DataLake(

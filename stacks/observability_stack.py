@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
 from cdk_app.constructs.alarm_topic import AlarmTopic
+from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.budget import MonthlyBudget
 from cdk_app.constructs.dashboard import SystemDashboard
 from cdk_app.constructs.pipeline_alarms import PipelineAlarms
@@ -39,11 +39,7 @@ class ObservabilityStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.topic = AlarmTopic(self, "Alarms", email=config.alarm_email).topic
-        architecture = (
-            lambda_.Architecture.ARM_64
-            if config.architecture == "arm64"
-            else lambda_.Architecture.X86_64
-        )
+        architecture = lambda_architecture(config.architecture)
         RegistryMetrics(
             self,
             "RegistryMetrics",

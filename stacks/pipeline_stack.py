@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.model_registry import ModelRegistry
 from cdk_app.constructs.model_repository import ModelRepository
 from cdk_app.constructs.registrar import Registrar
@@ -26,11 +26,7 @@ class PipelineStack(cdk.Stack):
         self, scope: Construct, id_: str, *, config: AppConfig, data: DataStack, **kwargs: Any
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        architecture = (
-            lambda_.Architecture.ARM_64
-            if config.architecture == "arm64"
-            else lambda_.Architecture.X86_64
-        )
+        architecture = lambda_architecture(config.architecture)
         self.repository = ModelRepository(
             self, "Models", max_images=config.max_model_images
         ).repository

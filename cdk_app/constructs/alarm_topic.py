@@ -11,8 +11,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from cdk_app.constructs.dead_letter_queue import dead_letter_queue
 
 PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 
@@ -58,23 +59,7 @@ class AlarmTopic(Construct):
         )
         if email:
             # A message the mail server refuses waits here instead of being lost.
-            undelivered = sqs.Queue(
-                self,
-                "UndeliveredEmails",
-                enforce_ssl=True,
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                retention_period=cdk.Duration.days(14),
-            )
-            cdk.Validations.of(undelivered).acknowledge(
-                cdk.Acknowledgment(
-                    id="AwsSolutions-SQS3",
-                    reason="This queue is itself the dead-letter queue of the e-mail subscription.",
-                ),
-                cdk.Acknowledgment(
-                    id="Serverless-SQSRedrivePolicy",
-                    reason="This queue is itself the dead-letter queue of the e-mail subscription.",
-                ),
-            )
+            undelivered = dead_letter_queue(self, "UndeliveredEmails", of="the e-mail subscription")
             self.topic.add_subscription(
                 subscriptions.EmailSubscription(email, dead_letter_queue=undelivered)
             )

@@ -15,6 +15,7 @@ from constructs import Construct
 from cdk_app import checkov
 from cdk_app.constructs.origin_lock import OriginLock
 from cdk_app.constructs.rest_api import FEATURES
+from cdk_app.constructs.secure_bucket import LogBucket
 
 # API Gateway's integration limit is 29 s; CloudFront must wait a little longer than that.
 ORIGIN_READ_TIMEOUT_SECONDS = 35
@@ -39,27 +40,14 @@ class ServingCdn(Construct):
     ) -> None:
         super().__init__(scope, id_)
         # CloudFront's standard logs are delivered with ACLs, so this bucket keeps them on.
-        self.log_bucket = s3.Bucket(
+        self.log_bucket = LogBucket(
             self,
             "Logs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="cloudfront-logs/",
-            lifecycle_rules=[
-                s3.LifecycleRule(id="expire-cdn-logs", expiration=cdk.Duration.days(90))
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        checkov.skip(
-            self.log_bucket,
-            "CKV_AWS_21",
-            "CloudFront writes each log file once and the lifecycle expires them; versions "
-            "would only keep deleted logs longer.",
-        )
+            retention_days=90,
+            access_logs=access_logs,
+            log_prefix="cloudfront-logs/",
+            acl_delivery=True,
+        ).bucket
         origin = origins.RestApiOrigin(
             api,
             custom_headers={lock.header_name: lock.header_value},

@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.constructs.alarms import Comparison, Missing, notify
+from cdk_app.constructs.dead_letter_queue import dead_letter_queue
 
 PIPELINE_NAMESPACE = "IrisML"
 PIPELINE_SERVICE = "pipeline"
@@ -132,22 +133,8 @@ class PipelineAlarms(Construct):
             )
         )
         # EventBridge keeps a notification it could not deliver here rather than dropping it.
-        undelivered = sqs.Queue(
-            self,
-            "UndeliveredNotifications",
-            enforce_ssl=True,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            retention_period=cdk.Duration.days(14),
-        )
-        cdk.Validations.of(undelivered).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of a notification rule.",
-            ),
-            cdk.Acknowledgment(
-                id="Serverless-SQSRedrivePolicy",
-                reason="This queue is itself the dead-letter queue of a notification rule.",
-            ),
+        undelivered = dead_letter_queue(
+            self, "UndeliveredNotifications", of="the pipeline's notification rules"
         )
         self.alarms.append(
             notify(

@@ -10,9 +10,9 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk_app.constructs.dead_letter_queue import dead_letter_queue
 from cdk_app.constructs.lambda_role import lambda_role
 from cdk_app.constructs.log_group import log_group
 
@@ -63,24 +63,8 @@ class PythonFunction(Construct):
         super().__init__(scope, id_)
         # Asynchronous invocations (EventBridge targets) that fail after Lambda's retries land
         # here instead of vanishing.
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            enforce_ssl=True,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            retention_period=cdk.Duration.days(14),
-        )
-        cdk.Validations.of(self.dead_letters).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is the dead-letter queue; a DLQ of a DLQ would only move "
-                "the same messages one hop further.",
-            ),
-            cdk.Acknowledgment(
-                id="Serverless-SQSRedrivePolicy",
-                reason="This queue is the dead-letter queue itself; messages stay 14 days for "
-                "inspection and redrive, and an alarm watches its depth.",
-            ),
+        self.dead_letters = dead_letter_queue(
+            self, "DeadLetters", of=f"the function's asynchronous invocations ({description})"
         )
         logs = log_group(self, "Logs", retention_days=log_retention_days)
         self.role = lambda_role(self, "Role", logs=logs, description=description)

@@ -14,7 +14,7 @@ from stacks.data_stack import IRIS_V1
 from tests.support import build_app
 from training.dataset import bundled_iris_csv
 
-EXPIRE_LOGS = {"ExpirationInDays": 365, "Id": "expire-access-logs", "Status": "Enabled"}
+EXPIRE_LOGS = {"ExpirationInDays": 365, "Id": "expire-logs", "Status": "Enabled"}
 
 
 def bucket_with_logging(template: Template) -> tuple[str, dict[str, Any]]:
@@ -71,7 +71,7 @@ def test_access_log_bucket_is_private_and_expires_logs(templates: dict[str, Temp
                         "Rules": [
                             {
                                 "ExpirationInDays": 365,
-                                "Id": "expire-access-logs",
+                                "Id": "expire-logs",
                                 "Status": "Enabled",
                             }
                         ]
