@@ -23,7 +23,7 @@ PORT ?= 8000
 STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
 
 .PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
-        status promote rollback deploy destroy lock clean
+        status promote rollback deploy destroy lock clean browser
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,18 +56,24 @@ synth: model ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)
 	$(CDK) synth --quiet
 	@echo "Templates in cdk.out/: $$(cd cdk.out && ls *.template.json | tr '\n' ' ')"
 
-lint: install ## Lint (ruff), check formatting, type-check (mypy strict), lint the Dockerfile
+lint: install ## Lint (ruff), check formatting, type-check (mypy strict), lint the Dockerfile and scripts
 	ruff check .
 	ruff format --check .
 	mypy
 	MYPYPATH=lambda_image mypy lambda_image/app $$(find tests/serving -name '*.py')
 	hadolint lambda_image/Dockerfile
+	shellcheck .ci/run scripts/*.sh
 
 check: synth $(CHECKOV) ## Scan the synthesized templates: cfn-lint (no errors), checkov (no failures)
 	cfn-lint
 	$(CHECKOV) -d cdk.out --framework cloudformation --quiet --compact --skip-download
 
-test: lint check ## Everything CI runs: lint, types, template scanners and the test suite
+# A prerequisite of `test`, not part of the stamp-cached `install`: a machine with a cached
+# .venv still gets Chromium.
+browser: ## Install Debian's Chromium for the browser test (apt-get; nothing when present)
+	scripts/browser_setup.sh
+
+test: lint check browser ## Everything CI runs: lint, types, template scanners and the test suite
 	pytest
 
 format: install ## Rewrite files in the house format and fix what ruff can fix
@@ -123,4 +129,4 @@ lock: ## Re-pin every transitive dependency into constraints.txt (after editing 
 	rm -rf .venv-lock
 
 clean: ## Remove build output (keeps .venv and node_modules)
-	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lambda_image/model
+	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis lambda_image/model

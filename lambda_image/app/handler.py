@@ -1,19 +1,19 @@
-"""Lambda entry point (`app.handler.handler`): the FastAPI app behind Mangum."""
+"""Lambda entry point (`app.handler.handler`): the FastAPI app behind Mangum and an event check."""
 
 from __future__ import annotations
 
 import gc
 
-from mangum import Mangum
-
+from app.adapter import build_handler
 from app.main import create_app
 
 # Built at import, i.e. in Lambda's init phase: the model loads once per execution environment.
 app = create_app()
 
-# lifespan="off": the model loads at import, during Lambda's init phase, and a lifespan
-# cycle would otherwise run around every invocation.
-handler = Mangum(app, lifespan="off")
+# Mangum with lifespan="off" (the model loads at import, during Lambda's init phase, and a
+# lifespan cycle would otherwise run around every invocation), behind a check that answers a
+# malformed event with a 4xx instead of raising.
+handler = build_handler(app)
 
 # Everything built so far (app, schemas, model) lives as long as the process. Freezing it
 # takes it out of the garbage collector's scans, so collections that request garbage

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from app import errors
 from app.middleware import ServingMiddleware
 from app.model import KnnModel, ModelLoadError
-from app.routers import meta, predict
-from app.schemas import IrisFeatures
+from app.routers import meta, page, predict
+from app.schemas import VERSION_HEADER, IrisFeatures, ModelInfo, documented_errors
 from app.settings import Settings
 from app.telemetry import Telemetry
 
@@ -29,6 +30,11 @@ def create_app(settings: Settings | None = None, model: KnnModel | None = None) 
         raise ModelLoadError(
             f"the model expects features {model.feature_names}; the API provides {expected}"
         )
+    try:
+        # GET /model sends the metadata as exported: it must fit the documented schema.
+        ModelInfo.model_validate(model.metadata, strict=True)
+    except ValidationError as exc:
+        raise ModelLoadError(f"metadata.json does not fit the API's ModelInfo: {exc}") from exc
     app = FastAPI(
         title="Iris classifier",
         version=model.version,
@@ -36,29 +42,37 @@ def create_app(settings: Settings | None = None, model: KnnModel | None = None) 
         "Every response carries the serving model's version in `X-Model-Version`.",
         # Telemetry goes out as CloudWatch EMF logs; OpenTelemetry hooks would only cost time.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # What every route can answer: app/middleware.py adds the header and refuses headers
+        # over its caps before routing.
+        responses={
+            200: {"headers": VERSION_HEADER},
+            **documented_errors({431: "Headers over the size limit"}),
+        },
     )
     app.state.model = model
     app.state.settings = settings
-    routers = [predict.build_router(settings.max_instances), meta.router]
+    routers = [predict.build_router(settings.max_instances), meta.router, page.build_router()]
     for router in routers:
         app.include_router(router)
     # Starlette tries routes in order: the prediction routes first, the docs routes last.
     docs = [r for r in app.router.routes if getattr(r, "path", "") in _DOCS_PATHS]
     app.router.routes[:] = [r for r in app.router.routes if r not in docs] + docs
     errors.install(app)
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     telemetry = Telemetry(
         service=settings.service_name,
         namespace=settings.metrics_namespace,
         model_version=model.version,
         class_names=model.display_names,
     )
+    # The Lambda adapter logs the events it refuses before the app sees them.
+    app.state.telemetry = telemetry
     app.add_middleware(
         ServingMiddleware,
         model_version=model.version,
         max_body_bytes=settings.max_body_bytes,
-        route_paths=_DOCS_PATHS.union(
-            r.path for router in routers for r in router.routes if isinstance(r, APIRoute)
-        ),
+        route_paths=_DOCS_PATHS.union(r.path for r in routes),
+        body_routes=frozenset((m, r.path) for r in routes if r.body_field for m in r.methods or ()),
         telemetry=telemetry,
     )
     return app

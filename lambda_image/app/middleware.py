@@ -1,4 +1,4 @@
-"""ASGI middleware: request limits (413, 415), the X-Model-Version header, request telemetry.
+"""ASGI middleware: request limits (413, 415, 431), the X-Model-Version header, telemetry.
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds no task or stream per request, which keeps
 the warm path in the low hundreds of microseconds. (FastAPI's own `max_body_size` answers a
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from itertools import chain
 from typing import Any
 
 from fastapi import HTTPException
@@ -23,14 +24,18 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# API Gateway refuses a request whose headers pass 10 KB (uvicorn's h11 parser, 16 KB): more
+# than this came through neither, e.g. a Lambda event made by hand, and the app will not read
+# it. Summing the sizes costs ~1 us a request.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
 # The original service answered GET /predict/; clients also write /predict. One route per
 # method keeps routing (a regex per route, per request) and the OpenAPI document lean.
 _PATH_ALIASES = {("GET", "/predict"): "/predict/", ("POST", "/predict/"): "/predict"}
 
 
 class ServingMiddleware:
-    """Answers 415/413 before FastAPI reads a body; adds the version; reports every request."""
+    """Answers 431/415/413 before FastAPI reads a request; adds the version; reports requests."""
 
     def __init__(
         self,
@@ -39,12 +44,16 @@ class ServingMiddleware:
         model_version: str,
         max_body_bytes: int,
         route_paths: frozenset[str],
+        body_routes: frozenset[tuple[str, str]],
         telemetry: Telemetry,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.version_header = (b"x-model-version", model_version.encode())
         self.route_paths = route_paths
+        # (method, path) of the routes that read a body: only they answer 415 and 413, so a
+        # PUT to /health stays a 405 whatever its Content-Type.
+        self.body_routes = body_routes
         self.telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,8 +75,8 @@ class ServingMiddleware:
                 message["headers"] = [*message.get("headers", []), self.version_header]
             await send(message)
 
-        refusal = None
-        if scope["method"] in _BODY_METHODS:
+        refusal = _oversized_headers(scope["headers"])
+        if refusal is None and (scope["method"], scope["path"]) in self.body_routes:
             refusal = self._refusal(scope)
             receive = self._capped(receive)
         try:
@@ -131,6 +140,14 @@ class ServingMiddleware:
 
 
 _CHECKED = frozenset({b"content-type", b"content-length"})
+
+
+def _oversized_headers(headers: list[Any]) -> tuple[int, dict[str, Any]] | None:
+    """(431, error item) when the headers pass the count or size cap, else None."""
+    if len(headers) > MAX_HEADERS or sum(map(len, chain.from_iterable(headers))) > MAX_HEADER_BYTES:
+        msg = f"headers must be at most {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes in all"
+        return 431, _item("headers", msg, "headers_too_large", "headers")
+    return None
 
 
 def _item(field: str, msg: str, type_: str, where: str) -> dict[str, Any]:

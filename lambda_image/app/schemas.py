@@ -104,3 +104,47 @@ class ErrorResponse(BaseModel):
     """Every error the API returns has this shape."""
 
     detail: list[ErrorItem]
+
+
+class Estimator(BaseModel):
+    """The scikit-learn estimator the model was exported from."""
+
+    type: str = Field(examples=["KNeighborsClassifier"])
+    params: dict[str, Any] = Field(examples=[{"n_neighbors": 3, "weights": "uniform"}])
+
+
+class ModelInfo(BaseModel):
+    """The served model's metadata.json (docs/model-artifact.md); exports may add keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: int = Field(examples=[1])
+    model_version: str = Field(examples=["d0b97dd6ede2"])
+    model_sha256: str
+    estimator: Estimator
+    classes: list[str] = Field(examples=[["setosa", "versicolor", "virginica"]])
+    feature_names: list[str]
+    libraries: dict[str, str]
+    created_at: str = Field(examples=["2026-11-27T15:21:52Z"])
+    dataset: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+
+
+# Every response carries the serving model's version (app/middleware.py).
+VERSION_HEADER: dict[str, Any] = {
+    "X-Model-Version": {
+        "description": "Version of the model that served the request",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+
+
+def documented_errors(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error statuses: the error shape and the version header."""
+    return {
+        status: {"model": ErrorResponse, "description": text, "headers": VERSION_HEADER}
+        for status, text in descriptions.items()
+    }

@@ -38,7 +38,7 @@ ERRORS_KEY = "app.errors"
 # number of metric series.
 UNMATCHED = "unmatched"
 # Refusals of bad input; 404 and 405 are a client's wrong address, not bad input.
-VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
+VALIDATION_STATUSES = frozenset({400, 413, 415, 422, 431})
 # A 1,000-instance batch can break thousands of rules; a few name the problem.
 MAX_LOGGED_ERRORS = 10
 MAX_FIELD_CHARS = 100

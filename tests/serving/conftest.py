@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from mangum import Mangum
 from sklearn.neighbors import KNeighborsClassifier
 
+from app.adapter import build_handler
 from app.main import create_app
 from app.model import KnnModel
 from app.settings import Settings
-from tests.serving.support import Handler, export, fitted
+from tests.serving.support import FUZZ_SUMMARY, Handler, export, fitted
 
 
 @pytest.fixture(scope="session")
@@ -51,5 +51,14 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def handler(app: FastAPI) -> Handler:
     """The Lambda handler around `app`, as app/handler.py builds it."""
-    adapter: Handler = Mangum(app, lifespan="off")
-    return adapter
+    return build_handler(app)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Print the fuzzing figures when test_fuzz.py ran."""
+    summary = config.stash.get(FUZZ_SUMMARY, None)
+    if summary is not None:
+        terminalreporter.write_sep("-", "OpenAPI contract fuzzing")
+        terminalreporter.write_line(summary)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
@@ -18,6 +19,8 @@ from training.export import export_model
 EVENTS = Path(__file__).parent / "events"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# The fuzzing figures test_fuzz.py leaves for the end-of-session summary.
+FUZZ_SUMMARY = pytest.StashKey[str]()
 
 
 def iris_split(seed: int = 42) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic_core import to_json
 
 from app.dependencies import model_of
-from app.schemas import Health
+from app.schemas import Health, ModelInfo
 
 router = APIRouter(tags=["service"])
 
@@ -18,7 +18,10 @@ async def health(request: Request) -> dict[str, str]:
     return {"status": "ok", "model_version": model_of(request).version}
 
 
-@router.get("/model")
-async def model_info(request: Request) -> dict[str, Any]:
-    """The served model's metadata: version, dataset, metrics, parameters, provenance."""
-    return model_of(request).metadata
+@router.get("/model", response_model=ModelInfo)
+async def model_info(request: Request) -> Response:
+    """The served model's metadata: version, dataset, metrics, parameters, provenance.
+
+    Sent as exported: `create_app` checked it against ModelInfo when it loaded the model.
+    """
+    return Response(to_json(model_of(request).metadata), media_type="application/json")

@@ -13,29 +13,39 @@ from app.model import KnnModel
 from app.schemas import (
     FEATURE_MAX,
     FEATURE_MIN,
-    ErrorResponse,
     IrisFeatures,
     PredictRequest,
     PredictResponse,
     SinglePrediction,
+    documented_errors,
     predict_request_model,
 )
 from app.telemetry import note_predictions
 
 FEATURES = tuple(IrisFeatures.model_fields)
 # Query values arrive as text; NaN and infinity parse as floats but are not measurements.
+# The range is documented but checked by the route: the original service answered 400 for a
+# value outside it, where FastAPI's own check would answer 422.
 QueryFeature = Annotated[
-    float, Query(allow_inf_nan=False, description="centimetres, in (0, 10]", examples=[5.1])
+    float,
+    Query(
+        allow_inf_nan=False,
+        description="centimetres, in (0, 10]",
+        examples=[5.1],
+        json_schema_extra={"exclusiveMinimum": FEATURE_MIN, "maximum": FEATURE_MAX},
+    ),
 ]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
-        400: "A measurement is outside (0, 10]",
+_GET_ERRORS = documented_errors(
+    {400: "A measurement is outside (0, 10]", 422: "A measurement is missing or not a number"}
+)
+_POST_ERRORS = documented_errors(
+    {
+        400: "Body could not be read (not UTF-8)",
         413: "Body over the size limit",
         415: "Body is not JSON",
         422: "Invalid request",
-    }.items()
-}
+    }
+)
 
 
 def predictions(request: Request, model: KnnModel, x: np.ndarray) -> list[dict[str, Any]]:
@@ -61,10 +71,10 @@ def _json(content: dict[str, Any]) -> Response:
 
 def build_router(max_instances: int) -> APIRouter:
     """The prediction routes, with the batch size limit in their schema."""
-    router = APIRouter(tags=["predict"], responses=_ERRORS)
+    router = APIRouter(tags=["predict"])
     request_model = predict_request_model(max_instances)
 
-    @router.get("/predict/", response_model=SinglePrediction)
+    @router.get("/predict/", response_model=SinglePrediction, responses=_GET_ERRORS)
     async def predict_one(
         request: Request,
         sepal_length: QueryFeature,
@@ -86,7 +96,7 @@ def build_router(max_instances: int) -> APIRouter:
         [prediction] = predictions(request, model, np.array([values], dtype=np.float64))
         return _json({**prediction, "model_version": model.version})
 
-    @router.post("/predict", response_model=PredictResponse)
+    @router.post("/predict", response_model=PredictResponse, responses=_POST_ERRORS)
     async def predict_batch(request: Request, body: request_model) -> Response:  # type: ignore[valid-type]
         """Classify a batch: each instance is `[sl, sw, pl, pw]` or an object with the names."""
         model = model_of(request)
