@@ -40,6 +40,29 @@ _CONFIGS = {
 }
 
 
+def _guard(
+    scope: Construct,
+    id_: str,
+    what: str,
+    metric: cloudwatch.IMetric,
+    *,
+    threshold: float,
+    comparison: cloudwatch.ComparisonOperator,
+    evaluation_periods: int = 1,
+) -> cloudwatch.Alarm:
+    """An alarm CodeDeploy watches during a canary; no data (no traffic) is not a failure."""
+    return cloudwatch.Alarm(
+        scope,
+        id_,
+        alarm_description=f"Canary guard: {what}",
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        comparison_operator=comparison,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
 class Promotion(Construct):
     """Guard alarms, CodeDeploy application and group, promoter and watcher functions."""
 
@@ -63,50 +86,42 @@ class Promotion(Construct):
         # The stage's name as a literal: a Ref to the stage would close a dependency cycle
         # (stage -> methods -> alias -> deployment group -> alarm -> stage).
         api_dimensions = {"ApiName": api.api.rest_api_name, "Stage": STAGE}
+
+        def api_metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/ApiGateway",
+                metric_name=name,
+                dimensions_map=api_dimensions,
+                period=minute,
+                statistic=statistic,
+            )
+
+        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
         self.guard_alarms = [
-            cloudwatch.Alarm(
+            _guard(
                 self,
                 "FunctionErrors",
-                alarm_description="Canary guard: the serving function raised an error",
-                metric=serving.alias.metric_errors(period=minute, statistic="Sum"),
+                "the serving function raised an error",
+                serving.alias.metric_errors(period=minute, statistic="Sum"),
                 threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                comparison=at_least,
             ),
-            cloudwatch.Alarm(
+            _guard(
                 self,
                 "Api5xx",
-                alarm_description="Canary guard: the API answered 5xx",
-                metric=cloudwatch.Metric(
-                    namespace="AWS/ApiGateway",
-                    metric_name="5XXError",
-                    dimensions_map=api_dimensions,
-                    period=minute,
-                    statistic="Sum",
-                ),
+                "the API answered 5xx",
+                api_metric("5XXError", "Sum"),
                 threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                comparison=at_least,
             ),
-            cloudwatch.Alarm(
+            _guard(
                 self,
                 "ApiLatencyP99",
-                alarm_description=(
-                    f"Canary guard: API p99 latency above {latency_p99_threshold_ms} ms"
-                ),
-                metric=cloudwatch.Metric(
-                    namespace="AWS/ApiGateway",
-                    metric_name="Latency",
-                    dimensions_map=api_dimensions,
-                    period=minute,
-                    statistic="p99",
-                ),
+                f"API p99 latency above {latency_p99_threshold_ms} ms",
+                api_metric("Latency", "p99"),
                 threshold=latency_p99_threshold_ms,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=2,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         ]
         self.application = codedeploy.LambdaApplication(self, "Application")

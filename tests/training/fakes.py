@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -452,3 +454,26 @@ class PromotionWorld:
         """Every stubbed CodeDeploy and CloudFront answer was asked for."""
         self.codedeploy.assert_no_pending_responses()
         self.cloudfront.assert_no_pending_responses()
+
+
+def training_modules_imported(imports: str, *, blocked: Sequence[str]) -> list[str]:
+    """The `training` modules a fresh interpreter loads for `import <imports>`, `blocked` absent.
+
+    The Lambda runtime has boto3 but neither numpy, scikit-learn nor the mypy stubs: blocking
+    them proves a handler never needs them.
+    """
+    code = (
+        "import sys\n"
+        f"for name in {tuple(blocked)!r}:\n"
+        "    sys.modules[name] = None\n"
+        f"import {imports}\n"
+        "import json\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('training'))))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    modules: list[str] = json.loads(result.stdout)
+    return modules

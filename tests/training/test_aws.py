@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.training.fakes import training_modules_imported
 from training import dataset
 from training.aws import (
     IDENTIFIER,
@@ -80,26 +79,23 @@ def test_json_log_lines_carry_the_fields() -> None:
 
 
 def test_the_lambda_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
-    # The Lambda runtime has boto3 but neither numpy, scikit-learn nor the mypy stubs.
-    code = (
-        "import sys\n"
-        "for name in ('numpy', 'sklearn', 'scipy', 'mypy_boto3_dynamodb', 'mypy_boto3_ec2',"
-        " 'mypy_boto3_ecr', 'mypy_boto3_s3'):\n"
-        "    sys.modules[name] = None\n"
-        "import training.registrar, training.launcher, training.monitor\n"
-        "print(sorted(m for m in sys.modules if m.startswith('training')))\n"
+    modules = training_modules_imported(
+        "training.registrar, training.launcher, training.monitor",
+        blocked=(
+            "numpy",
+            "sklearn",
+            "scipy",
+            "mypy_boto3_dynamodb",
+            "mypy_boto3_ec2",
+            "mypy_boto3_ecr",
+            "mypy_boto3_s3",
+        ),
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(
-        [
-            "training",
-            "training.aws",
-            "training.launcher",
-            "training.monitor",
-            "training.registrar",
-            "training.registry",
-        ]
-    )
+    assert modules == [
+        "training",
+        "training.aws",
+        "training.launcher",
+        "training.monitor",
+        "training.registrar",
+        "training.registry",
+    ]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from tests.training.fakes import (
     PromotionWorld,
     appspec,
     load_sample,
+    training_modules_imported,
 )
 from training.aws import JsonFormatter, SettingsError
 from training.promoter import deployment_handler, handler, promotion_reason
@@ -173,26 +172,23 @@ def test_a_missing_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch, n
 
 
 def test_the_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
-    # The Lambda runtime has boto3 but neither numpy, scikit-learn nor the mypy stubs.
-    code = (
-        "import sys\n"
-        "for name in ('numpy', 'sklearn', 'scipy', 'mypy_boto3_cloudfront', 'mypy_boto3_ecr',"
-        " 'mypy_boto3_lambda', 'mypy_boto3_dynamodb'):\n"
-        "    sys.modules[name] = None\n"
-        "import training.promoter\n"
-        "print(sorted(m for m in sys.modules if m.startswith('training')))\n"
+    modules = training_modules_imported(
+        "training.promoter",
+        blocked=(
+            "numpy",
+            "sklearn",
+            "scipy",
+            "mypy_boto3_cloudfront",
+            "mypy_boto3_ecr",
+            "mypy_boto3_lambda",
+            "mypy_boto3_dynamodb",
+        ),
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(
-        [
-            "training",
-            "training.aws",
-            "training.promoter",
-            "training.promotion",
-            "training.registrar",
-            "training.registry",
-        ]
-    )
+    assert modules == [
+        "training",
+        "training.aws",
+        "training.promoter",
+        "training.promotion",
+        "training.registrar",
+        "training.registry",
+    ]
