@@ -23,7 +23,7 @@ PORT ?= 8000
 STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
 
 .PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
-        status promote rollback deploy destroy lock clean browser
+        status promote rollback preflight deploy destroy lock clean browser
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +61,7 @@ lint: install ## Lint (ruff), check formatting, type-check (mypy strict), lint t
 	ruff format --check .
 	mypy
 	MYPYPATH=lambda_image mypy lambda_image/app $$(find tests/serving -name '*.py')
-	hadolint lambda_image/Dockerfile
+	hadolint lambda_image/Dockerfile lambda_image/model.Dockerfile
 	shellcheck .ci/run scripts/*.sh
 
 check: synth $(CHECKOV) ## Scan the synthesized templates: cfn-lint (no errors), checkov (no failures)
@@ -115,17 +115,31 @@ rollback: install ## Roll back to the rollback target, or to TO=<model version> 
 	python -m training rollback --stack-prefix "$(STACK_PREFIX)" $(if $(TO),--to "$(TO)") \
 	  $(if $(REASON),--reason "$(REASON)")
 
-deploy: model ## Deploy every stack (bootstraps the app region and us-east-1 on first use)
-	python scripts/deploy.py deploy
+# CONTEXT="key=value ..." becomes `-c key=value ...` for preflight and deploy alike, so both see
+# the config that `cdk deploy` synthesizes.
+preflight: install ## Check credentials, bootstrap, Docker, Lambda quota, Slack and alarm targets (CONTEXT=...)
+	python scripts/preflight.py $(foreach pair,$(CONTEXT),-c $(pair))
+
+# scripts/deploy.py runs the preflight checks first and stops on a blocker. It does not depend on
+# the `preflight` target: there a missing CDK bootstrap blocks, here it is bootstrapped next.
+deploy: model ## Run the preflight checks, bootstrap the app region and us-east-1 if needed, deploy every stack
+	python scripts/deploy.py deploy $(foreach pair,$(CONTEXT),-c $(pair))
 
 destroy: install ## Delete the stacks after typing their prefix; data and models are kept
 	python scripts/deploy.py destroy $(if $(CONFIRM),--confirm "$(CONFIRM)")
 
-lock: ## Re-pin every transitive dependency into constraints.txt (after editing requirements)
+# training/constraints.txt is the trainer's subset, from a clean install of its requirements
+# alone: the trainer AMI embeds it, so a dev-tool bump does not rebuild the AMI.
+lock: ## Re-pin every transitive dependency into constraints.txt and training/constraints.txt
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	{ echo "# Every transitive Python dependency, pinned: regenerate with \`make lock\` after editing a requirements file."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -r training/requirements.txt -c constraints.txt
+	{ echo "# The trainer's pins: training/requirements.txt and everything it needs, versions as in"; \
+	  echo "# constraints.txt. The trainer AMI embeds this file; \`make lock\` regenerates it."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > training/constraints.txt
 	rm -rf .venv-lock
 
 clean: ## Remove build output (keeps .venv and node_modules)

@@ -98,6 +98,7 @@ def build(
         f"{prefix}-pipeline",
         config=config,
         data=data,
+        serving_dir=serving_dir,
         **common,
         description="Iris ML training pipeline: Spot trainer, ECR, model registry.",
     )

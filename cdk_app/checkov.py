@@ -26,9 +26,10 @@ APP_WIDE: dict[str, dict[str, str]] = {
         "CKV_AWS_116": "Asynchronous functions send failures to an on-failure SQS destination "
         "(with the error); the rest are invoked synchronously (API Gateway, CloudFormation), "
         "where the caller receives the failure.",
-        "CKV_AWS_115": "Only the serving function gets reserved concurrency (from config); the "
-        "background functions run a handful of times a day, are capped by their triggers, and "
-        "reserving for each would shrink the account's unreserved pool.",
+        "CKV_AWS_115": "Reservations are config (reserved_concurrency, "
+        "launcher_reserved_concurrency), 0 by default: Lambda keeps 100 executions unreserved, "
+        "so a new account (quota 10) refuses any reservation; the background functions run a "
+        "handful of times a day and are capped by their triggers.",
     },
     "AWS::Logs::LogGroup": {
         "CKV_AWS_158": "Logs never carry request bodies, query values or secrets; CloudWatch "

@@ -219,9 +219,19 @@ class AppConfig:
             ge=0,
             le=1000,
             description="Concurrent executions reserved for (and capping) the serving function; "
-            "0 reserves none (accounts with a concurrency quota of 10 must use 0).",
+            "0 reserves none. Lambda keeps 100 unreserved, so a new account (quota 10) can "
+            "reserve nothing: `make preflight` checks this against the account's quota.",
         ),
-    ] = 10
+    ] = 0
+    launcher_reserved_concurrency: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1000,
+            description="Concurrent executions reserved for the training launcher (1 serializes "
+            "launches); 0 reserves none, which new accounts (quota 10) require.",
+        ),
+    ] = 0
     tracing: Annotated[
         bool, Field(description="X-Ray tracing of the serving function and API Gateway.")
     ] = True

@@ -1,7 +1,10 @@
 """`make deploy` and `make destroy`: the CDK CLI with what it needs around it.
 
-deploy: bootstrap every region the app deploys to when CDKToolkit is missing there (the app
-region and us-east-1, where CloudFront's alarms and WAF live), then `cdk deploy --all`.
+deploy: run the preflight checks (scripts/preflight.py) and stop on a blocker; write the
+registry's live model into lambda_image/model (the api stack refuses any other, so a deploy ships
+code and configuration, never the laptop's model); bootstrap every region the app deploys to
+whose CDK bootstrap is missing or too old (the app region and us-east-1, where CloudFront's
+alarms and WAF live), then `cdk deploy --all`.
 destroy: ask for the stack prefix as confirmation, then `cdk destroy --all`; say what stays.
 """
 
@@ -19,14 +22,23 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # Run as `python scripts/deploy.py`: the app's packages sit in the repository root.
+    sys.path.insert(0, str(ROOT))
+
+from scripts import preflight  # noqa: E402
+from training.aws import stack_output  # noqa: E402
+from training.cli import request_retrain  # noqa: E402
+from training.live_model import LiveModelError, fetch_live_model  # noqa: E402
+from training.registry import Registry  # noqa: E402
+
 CDK = ("npx", "--no-install", "cdk")
-EDGE_REGION = "us-east-1"
 RETAINED = (
     "the data-lake and access-log buckets (every dataset version)",
     "the model registry table (deletion protection on)",
     "the ECR repository of model images",
     "the CloudFront log bucket",
-    "the SSM parameter naming the live image (promotion owns it)",
+    "the SSM parameter naming the live model (promotion owns it)",
 )
 Runner = Callable[[Sequence[str]], int]
 
@@ -42,35 +54,96 @@ def app_settings() -> dict[str, Any]:
     return context
 
 
-def regions(context: dict[str, Any]) -> list[str]:
-    """Regions the app deploys stacks to."""
-    return sorted({context["region"], EDGE_REGION})
+Preflight = Callable[[boto3.Session, Sequence[str]], preflight.Report]
+LiveModel = Callable[[boto3.Session, Sequence[str]], str]
+MODEL_DIR = ROOT / "lambda_image" / "model"
+# The dataset version the data stack seeds on its first deploy (stacks/data_stack.py).
+SEED_DATASET = ("iris", "v1")
 
 
-def missing_bootstrap(session: boto3.Session, wanted: list[str]) -> list[str]:
-    """Regions without a CDKToolkit stack."""
-    missing = []
-    for region in wanted:
-        cloudformation = session.client("cloudformation", region_name=region)
-        try:
-            cloudformation.describe_stacks(StackName="CDKToolkit")
-        except ClientError as err:
-            if "does not exist" not in str(err):
-                raise
-            missing.append(region)
-    return missing
+def live_model(session: boto3.Session, cdk_args: Sequence[str]) -> str:
+    """Write the registry's live model into lambda_image/model; say what was done."""
+    config = preflight.load_config(preflight.context_pairs(cdk_args))
+    cloudformation = session.client("cloudformation", region_name=config.region)
+    pipeline = f"{config.stack_prefix}-pipeline"
+    try:
+        cloudformation.describe_stacks(StackName=pipeline)
+    except ClientError as err:
+        if "does not exist" not in str(err):
+            raise
+        return f"live model: none yet ({pipeline} is not deployed); the first deploy ships " + (
+            "lambda_image/model"
+        )
+    table = stack_output(cloudformation, pipeline, "RegistryTableName")
+    registry = Registry(
+        table, dynamodb=session.resource("dynamodb", region_name=config.region), actor="deploy"
+    )
+    fetched = fetch_live_model(
+        registry, session.client("ecr", region_name=config.region), MODEL_DIR
+    )
+    if fetched is None:
+        return "live model: none promoted yet; lambda_image/model keeps the first deploy's model"
+    return f"live model: {fetched.model_version} from {fetched.image} -> lambda_image/model"
 
 
-def deploy(session: boto3.Session, runner: Runner, extra: Sequence[str]) -> int:
-    """Bootstrap what is missing, then deploy every stack."""
-    context = app_settings()
-    account = session.client("sts").get_caller_identity()["Account"]
-    for region in missing_bootstrap(session, regions(context)):
-        sys.stdout.write(f"bootstrapping aws://{account}/{region} (first deploy there)\n")
-        status = runner([*CDK, "bootstrap", f"aws://{account}/{region}"])
+def first_model(session: boto3.Session, cdk_args: Sequence[str]) -> str:
+    """After a first deploy, train the seeded dataset so that a registered model goes live.
+
+    The data stack seeds v1 before the pipeline's S3 rule exists, so no upload event starts a
+    run; until a run registers a model the registry is empty and the API serves the image the
+    deploy built. The run's model is promoted through the canary when the registrar records it.
+    """
+    config = preflight.load_config(preflight.context_pairs(cdk_args))
+    cloudformation = session.client("cloudformation", region_name=config.region)
+    table = stack_output(cloudformation, f"{config.stack_prefix}-pipeline", "RegistryTableName")
+    registry = Registry(
+        table, dynamodb=session.resource("dynamodb", region_name=config.region), actor="deploy"
+    )
+    if registry.live() is not None or registry.list_runs(limit=1):
+        return "first model: not needed (the registry has runs or a live model)"
+    answer = request_retrain(
+        cloudformation=cloudformation,
+        s3=session.client("s3", region_name=config.region),
+        sts=session.client("sts", region_name=config.region),
+        lambda_client=session.client("lambda", region_name=config.region),
+        stack_prefix=config.stack_prefix,
+        name=SEED_DATASET[0],
+        version=SEED_DATASET[1],
+        reason="first deploy: train the seeded dataset so a registered model goes live",
+    )
+    if "instance_id" not in answer:
+        return f"first model: the launcher answered {answer}; run `make retrain DATASET=v1`"
+    return (
+        f"first model: run {answer['run_id']} on {answer['instance_id']} trains the seeded "
+        "dataset; its model goes live through the canary once registered (make status)"
+    )
+
+
+def deploy(
+    session: boto3.Session,
+    runner: Runner,
+    extra: Sequence[str],
+    *,
+    checks: Preflight = preflight.before_deploy,
+    fetch: LiveModel = live_model,
+    after: LiveModel = first_model,
+) -> int:
+    """Run the preflight checks, fetch the live model, bootstrap, deploy, then a first model."""
+    report = checks(session, extra)
+    sys.stdout.write(report.text())
+    if report.blocked:
+        sys.stderr.write("preflight found blockers (above); nothing was deployed\n")
+        return 1
+    sys.stdout.write(fetch(session, extra) + "\n")
+    for region in report.bootstrap:
+        sys.stdout.write(f"bootstrapping aws://{report.account}/{region}\n")
+        status = runner([*CDK, "bootstrap", f"aws://{report.account}/{region}"])
         if status:
             return status
-    return runner([*CDK, "deploy", "--all", "--require-approval", "broadening", *extra])
+    status = runner([*CDK, "deploy", "--all", "--require-approval", "broadening", *extra])
+    if status == 0:
+        sys.stdout.write(after(session, extra) + "\n")
+    return status
 
 
 def destroy(runner: Runner, confirm: str | None, ask: Callable[[str], str]) -> int:
@@ -105,6 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BotoCoreError, ClientError) as err:
         sys.stderr.write(f"AWS: {err} (are credentials for the target account set?)\n")
         return 1
+    except LiveModelError as err:
+        sys.stderr.write(f"cannot fetch the live model, nothing was deployed: {err}\n")
+        return 1
+    except ValueError as err:  # a bad -c value or cdk.json key (ConfigError)
+        sys.stderr.write(f"config error: {err}\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ ACCOUNT = "123456789012"  # moto's default account
 BUCKET = "iris-ml-local-data"
 TABLE = "iris-ml-local-registry"
 REPOSITORY = "iris-ml-local-models"
+# The serving runtime a deploy would have shipped (a CDK asset in the bootstrap repository).
+RUNTIME_REPOSITORY = f"cdk-hnb659fds-container-assets-{ACCOUNT}-{REGION}"
+RUNTIME_PARAMETER = "/iris-ml-local/serving/runtime-image-uri"
 SERVING = ROOT / "lambda_image"
 PUSH_EVENT = ROOT / "tests" / "training" / "events" / "ecr_image_push.json"
 
@@ -116,6 +119,18 @@ def build_context(work: Path) -> Path:
     return context
 
 
+def deploy_serving_runtime() -> None:
+    """What the api stack's deploy leaves for the trainer: the runtime image and its pointer."""
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName=RUNTIME_REPOSITORY)
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}
+    ecr.put_image(
+        repositoryName=RUNTIME_REPOSITORY, imageManifest=json.dumps(manifest), imageTag="local"
+    )
+    uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{RUNTIME_REPOSITORY}:local"
+    boto3.client("ssm").put_parameter(Name=RUNTIME_PARAMETER, Value=uri, Type="String")
+
+
 def push_event(tag: str, digest: str) -> dict[str, Any]:
     """The ECR push event EventBridge delivers for `tag`, from the recorded sample."""
     event: dict[str, Any] = copy.deepcopy(json.loads(PUSH_EVENT.read_text()))
@@ -143,6 +158,7 @@ def retrain(version: str, data: bytes, *, registry: Registry, work: Path) -> Run
         registry_table=TABLE,
         repository_uri=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}",
         build_context=build_context(work / version),
+        runtime_image_parameter=RUNTIME_PARAMETER,
         region=REGION,
         min_accuracy=0.9,
         accuracy_tolerance=0.02,
@@ -165,7 +181,8 @@ def retrain(version: str, data: bytes, *, registry: Registry, work: Path) -> Run
         registry=registry,
         s3=s3,
         ecr=boto3.client("ecr"),
-        docker=LocalBuild(work / "images"),
+        ssm=boto3.client("ssm"),
+        docker=LocalBuild(work / "images", registry=boto3.client("ecr")),
         imds=LocalInstance(),
     )
     say(f"run {run_id}: {outcome.status}: {outcome.reason}")
@@ -217,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             boto3.client("ecr").create_repository(
                 repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE"
             )
+            deploy_serving_runtime()
             registry = Registry(TABLE, actor="retrain-local")
             first = retrain("v1", bundled_iris_csv(), registry=registry, work=work)
             if first.model_version is None or first.status != "succeeded":

@@ -11,8 +11,11 @@ from constructs import Construct
 from cdk_app.config import AppConfig
 from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.cdn import ServingCdn
+from cdk_app.constructs.live_model_guard import LiveModelGuard
 from cdk_app.constructs.origin_lock import OriginLock
+from cdk_app.constructs.parameters import live_model_parameter, runtime_image_parameter
 from cdk_app.constructs.promotion import Promotion
+from cdk_app.constructs.release import ServingRelease
 from cdk_app.constructs.rest_api import ServingApi
 from cdk_app.constructs.serving_function import ServingFunction
 from stacks.data_stack import DataStack
@@ -41,7 +44,7 @@ class ApiStack(cdk.Stack):
             self,
             "Serving",
             serving_dir=serving_dir,
-            name=config.stack_prefix,
+            runtime_parameter=runtime_image_parameter(config.stack_prefix),
             architecture=architecture,
             memory_mb=config.lambda_memory_mb,
             timeout_seconds=config.lambda_timeout_seconds,
@@ -54,6 +57,7 @@ class ApiStack(cdk.Stack):
         self.api = ServingApi(
             self,
             "Rest",
+            name=config.stack_prefix,
             alias=self.serving.alias,
             throttle_rate=config.api_throttle_rate,
             throttle_burst=config.api_throttle_burst,
@@ -88,17 +92,36 @@ class ApiStack(cdk.Stack):
             api=self.api,
             distribution=self.cdn.distribution,
             registry=pipeline.registry,
+            live_model_parameter=live_model_parameter(config.stack_prefix),
             repository=pipeline.repository,
             canary=config.canary,
             latency_p99_threshold_ms=config.latency_p99_threshold_ms,
             architecture=architecture,
             log_retention_days=config.log_retention_days,
         )
+        self.release = ServingRelease(
+            self,
+            "Release",
+            serving=self.serving,
+            promotion=self.promotion,
+            registry=pipeline.registry,
+            architecture=architecture,
+            log_retention_days=config.log_retention_days,
+        )
+        # Checked when CloudFormation creates the change set, before anything is touched.
+        LiveModelGuard(
+            self,
+            "LiveModelGuard",
+            parameter_name=live_model_parameter(config.stack_prefix),
+            model_version=self.serving.model_version,
+        )
         cdk.CfnOutput(self, "Url", value=self.cdn.url, description="Call the API here")
         cdk.CfnOutput(self, "ApiId", value=self.api.api.rest_api_id)
         cdk.CfnOutput(self, "FunctionName", value=self.serving.function.function_name)
         cdk.CfnOutput(self, "DistributionId", value=self.cdn.distribution.distribution_id)
-        cdk.CfnOutput(self, "LiveImageParameter", value=self.serving.live_image_parameter)
+        cdk.CfnOutput(
+            self, "RuntimeImageParameter", value=self.serving.runtime_parameter.parameter_name
+        )
         cdk.CfnOutput(
             self, "CodeDeployApplication", value=self.promotion.application.application_name
         )

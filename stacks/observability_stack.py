@@ -38,7 +38,8 @@ class ObservabilityStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.topic = AlarmTopic(self, "Alarms", email=config.alarm_email).topic
+        alarm_topic = AlarmTopic(self, "Alarms", email=config.alarm_email)
+        self.topic = alarm_topic.topic
         architecture = lambda_architecture(config.architecture)
         RegistryMetrics(
             self,
@@ -106,4 +107,6 @@ class ObservabilityStack(cdk.Stack):
                 "Slack is not configured (slack_workspace_id, slack_channel_id): alarms go to "
                 "the SNS topics only. See docs/runbook.md to connect AWS Chatbot.",
             )
+        # Slack subscribes to both topics (this one and the CDN's), e-mail to both too.
+        alarm_topic.warn_if_unheard(chat=bool(config.slack_workspace_id))
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)

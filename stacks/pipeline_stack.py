@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -9,9 +10,12 @@ from constructs import Construct
 
 from cdk_app.config import AppConfig
 from cdk_app.constructs.architecture import lambda_architecture
+from cdk_app.constructs.live_model_pointer import LiveModelPointer
 from cdk_app.constructs.model_registry import ModelRegistry
 from cdk_app.constructs.model_repository import ModelRepository
+from cdk_app.constructs.parameters import live_model_parameter, runtime_image_parameter
 from cdk_app.constructs.registrar import Registrar
+from cdk_app.constructs.serving_function import baked_model_version
 from cdk_app.constructs.spot_trainer import SpotTrainer
 from cdk_app.constructs.trainer_image import TrainerImage
 from cdk_app.constructs.trainer_network import TrainerNetwork
@@ -23,13 +27,31 @@ class PipelineStack(cdk.Stack):
     """Turns a new dataset version into a registered model image."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: AppConfig, data: DataStack, **kwargs: Any
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: AppConfig,
+        data: DataStack,
+        serving_dir: Path,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         architecture = lambda_architecture(config.architecture)
         self.repository = ModelRepository(
-            self, "Models", max_images=config.max_model_images
+            self,
+            "Models",
+            max_images=config.max_model_images,
+            # Generated function names start with the stack's name: the api stack's functions.
+            serving_function_prefix=f"{config.stack_prefix}-api-",
         ).repository
+        self.live_model = LiveModelPointer(
+            self,
+            "LiveModel",
+            parameter_name=live_model_parameter(config.stack_prefix),
+            seed_model_version=baked_model_version(serving_dir),
+            log_retention_days=config.log_retention_days,
+        )
         self.registry = ModelRegistry(self, "Registry").table
         network = TrainerNetwork(self, "Network", log_retention_days=config.log_retention_days)
         image = TrainerImage(
@@ -49,6 +71,7 @@ class PipelineStack(cdk.Stack):
             image=image,
             read_datasets=data.read_datasets,
             repository=self.repository,
+            runtime_parameter=runtime_image_parameter(config.stack_prefix),
             registry=self.registry,
             architecture=config.architecture,
             volume_gb=config.trainer_volume_gb,
@@ -70,6 +93,7 @@ class PipelineStack(cdk.Stack):
             time_limit_minutes=config.training_time_limit_minutes,
             retrain_every_days=config.retrain_every_days,
             log_retention_days=config.log_retention_days,
+            reserved_concurrency=config.launcher_reserved_concurrency,
         )
         self.registrar = Registrar(
             self,
@@ -85,6 +109,7 @@ class PipelineStack(cdk.Stack):
         cdk.CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
         cdk.CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri)
         cdk.CfnOutput(self, "TrainerAmiParameter", value=image.ami_parameter_name)
+        cdk.CfnOutput(self, "LiveModelParameter", value=self.live_model.parameter_name)
 
     @property
     def availability_zones(self) -> list[str]:

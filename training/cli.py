@@ -48,6 +48,7 @@ from training.dataset import (
 from training.export import ExportError, export_model
 from training.gate import DEFAULT_MIN_ACCURACY, DEFAULT_TOLERANCE, check_gate, load_baseline
 from training.imds import ImdsError
+from training.live_model import LiveModelError, fetch_live_model
 from training.pipeline import (
     EXIT_INTERRUPTED,
     EXIT_TIMED_OUT,
@@ -521,6 +522,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
             registry=services.registry,
             s3=services.s3,
             ecr=services.ecr,
+            ssm=services.ssm,
             docker=services.docker,
             imds=services.imds,
             clock=services.clock,
@@ -962,6 +964,33 @@ def _run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_fetch_live_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_stack_prefix(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("lambda_image/model"),
+        metavar="DIR",
+        help="where to write model.npz and metadata.json (default: %(default)s)",
+    )
+
+
+def _run_fetch_live(args: argparse.Namespace) -> int:
+    try:
+        table = stack_output(
+            boto3.client("cloudformation"), f"{args.stack_prefix}-pipeline", "RegistryTableName"
+        )
+        fetched = fetch_live_model(Registry(table, actor="cli"), boto3.client("ecr"), args.out)
+    except (ClientError, BotoCoreError, StackOutputError, RegistryError, LiveModelError) as err:
+        _error(f"cannot fetch the live model: {_failure(err)}")
+        return EXIT_FAILED
+    if fetched is None:
+        _output(f"no model is live yet: {args.out} keeps its model (a first deploy ships it)")
+    else:
+        _output(f"wrote live model {fetched.model_version} from {fetched.image} to {args.out}")
+    return EXIT_OK
+
+
 def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--version",
@@ -1137,12 +1166,21 @@ COMMANDS: dict[str, Command] = {
         run=_run_status,
         epilog=_STATUS_EPILOG,
     ),
+    "fetch-live": Command(
+        help="write the registry's live model into lambda_image/model (make deploy runs it)",
+        description="Read the live model's files from the last layer of its image in ECR (no\n"
+        "Docker), check them against the registry's model version and write them, so the\n"
+        "next `cdk deploy` ships serving code and configuration with the live model. The\n"
+        "api stack refuses a deploy whose lambda_image/model is not the live model.",
+        add_arguments=_add_fetch_live_arguments,
+        run=_run_fetch_live,
+    ),
     "promote": Command(
         help="make a registered model live through the CodeDeploy canary",
         description="Deploy a registered model to the API: publish a Lambda version with its\n"
         "image, start a CodeDeploy deployment that shifts the live alias by the deployment\n"
         "group's canary (CodeDeploy rolls back by itself when a guard alarm fires), record\n"
-        "the move in the registry, and point the live image parameter and the ECR tags\n"
+        "the move in the registry, and point the live model parameter and the ECR tags\n"
         "live/rollback at it. The model that was live becomes the rollback model. Your\n"
         "identity (STS) is recorded as the actor. Refused, changing nothing, for a model\n"
         "that is unknown, rejected, failed, without an image, or already live.",

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
 
-# Generous ceilings: a cold build pulls the Lambda base image and installs numpy.
+# Generous ceilings; a model image build pulls the serving runtime from ECR (tens of MB).
 LOGIN_TIMEOUT = 60.0
 BUILD_TIMEOUT = 1800.0
 PUSH_TIMEOUT = 900.0
@@ -127,9 +127,16 @@ class Docker(Protocol):
         ...
 
     def build(
-        self, context: Path, tag: str, platform: str, *, cancel: threading.Event | None = None
+        self,
+        context: Path,
+        tag: str,
+        platform: str,
+        *,
+        dockerfile: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        """Build `context` into the image `tag` for `platform`."""
+        """Build `context` (with `dockerfile` in it) into the image `tag` for `platform`."""
         ...
 
     def push(self, tag: str, *, cancel: threading.Event | None = None) -> str:
@@ -156,14 +163,26 @@ class DockerCli:
         )
 
     def build(
-        self, context: Path, tag: str, platform: str, *, cancel: threading.Event | None = None
+        self,
+        context: Path,
+        tag: str,
+        platform: str,
+        *,
+        dockerfile: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        """`docker build --platform P --pull -t TAG CONTEXT` (--pull: a fresh base image)."""
-        self._run(
-            [self._docker, "build", "--platform", platform, "--pull", "-t", tag, str(context)],
-            timeout=BUILD_TIMEOUT,
-            cancel=cancel,
-        )
+        """`docker build --platform P [-f FILE] [--build-arg K=V]... -t TAG CONTEXT`.
+
+        One platform, and the user data exports BUILDX_NO_DEFAULT_ATTESTATIONS=1 (which the
+        legacy builder ignores and buildx honours), so the push is one image manifest.
+        """
+        argv = [self._docker, "build", "--platform", platform]
+        if dockerfile is not None:
+            argv += ["-f", str(context / dockerfile)]
+        for key, value in sorted((build_args or {}).items()):
+            argv += ["--build-arg", f"{key}={value}"]
+        self._run([*argv, "-t", tag, str(context)], timeout=BUILD_TIMEOUT, cancel=cancel)
 
     def push(self, tag: str, *, cancel: threading.Event | None = None) -> str:
         """`docker push TAG`; the digest from its output, else from `docker inspect`."""
@@ -203,12 +222,17 @@ def context_digest(context: Path) -> str:
 
 
 class LocalBuild:
-    """A Docker stand-in for local runs: copies the context per tag, digests its files."""
+    """A Docker stand-in for local runs: copies the context per tag, digests its files.
 
-    def __init__(self, out_dir: Path) -> None:
+    With `registry` (an ECR client, e.g. on moto) a push also stores a one-layer image
+    manifest there under the tag, as Docker's push would, and returns the digest ECR gives it.
+    """
+
+    def __init__(self, out_dir: Path, *, registry: ECRClient | None = None) -> None:
         self.out_dir = out_dir
         self.logins: list[str] = []
         self._digests: dict[str, str] = {}
+        self._registry = registry
 
     def login(
         self, registry: str, username: str, password: str, *, cancel: threading.Event | None = None
@@ -217,7 +241,14 @@ class LocalBuild:
         self.logins.append(registry)
 
     def build(
-        self, context: Path, tag: str, platform: str, *, cancel: threading.Event | None = None
+        self,
+        context: Path,
+        tag: str,
+        platform: str,
+        *,
+        dockerfile: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         """Copy `context` to `<out_dir>/<tag with / and : replaced>` and digest it."""
         target = self.out_dir / re.sub(r"[/:@]", "_", tag)
@@ -230,4 +261,26 @@ class LocalBuild:
         """The digest of the copy built for `tag`."""
         if tag not in self._digests:
             raise CommandError(f"{tag} was not built")
-        return self._digests[tag]
+        if self._registry is None:
+            return self._digests[tag]
+        repository, _, name = tag.partition("/")[2].rpartition(":")
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": self._digests[tag],
+                "size": 2,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": self._digests[tag],
+                    "size": 2,
+                }
+            ],
+        }
+        pushed = self._registry.put_image(
+            repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=name
+        )
+        return str(pushed["image"]["imageId"]["imageDigest"])

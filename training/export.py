@@ -1,7 +1,9 @@
 """Export a fitted estimator to the serving format: arrays in `model.npz` plus `metadata.json`.
 
 The format holds numbers and strings only, so serving loads it with `allow_pickle=False` and
-never runs code from the file. `docs/model-artifact.md` specifies it.
+never runs code from the file. `docs/model-artifact.md` specifies it. Both files are a function
+of the data, the parameters and the pinned libraries alone: no time, no host, so the same
+training gives the same bytes and the same serving image (the registry records when).
 """
 
 from __future__ import annotations
@@ -9,12 +11,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import platform
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -115,20 +114,13 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def build_time() -> datetime:
-    """Now, or SOURCE_DATE_EPOCH when set (reproducible builds)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        return datetime.fromtimestamp(int(epoch), tz=UTC)
-    return datetime.now(tz=UTC).replace(microsecond=0)
-
-
 def library_versions() -> dict[str, str]:
-    """Versions that produced the artifact, for the metadata's provenance."""
-    versions = {"python": platform.python_version()}
-    for dist in ("numpy", "scikit-learn", "scipy"):
-        versions[dist] = importlib_metadata.version(dist)
-    return versions
+    """Versions of the pinned libraries that produced the artifact, for its provenance.
+
+    Not the Python version: that is the host's (a laptop's, or the trainer AMI's, which moves
+    with its rebuilds), and it would make the same training give another serving image.
+    """
+    return {dist: importlib_metadata.version(dist) for dist in ("numpy", "scikit-learn", "scipy")}
 
 
 def export_model(
@@ -137,7 +129,6 @@ def export_model(
     *,
     feature_names: list[str],
     info: Mapping[str, Any],
-    created_at: datetime | None = None,
 ) -> ExportedModel:
     """Write `model.npz` and `metadata.json` into `out_dir`; `info` adds dataset and metrics."""
     knn = as_knn(estimator)
@@ -162,7 +153,6 @@ def export_model(
         "feature_names": arrays["feature_names"].tolist(),
         **info,
         "libraries": library_versions(),
-        "created_at": (created_at or build_time()).isoformat().replace("+00:00", "Z"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(out_dir / MODEL_FILE, payload)

@@ -3,7 +3,8 @@
 Started by an S3 `Object Created` event for `datasets/<name>/<version>/data.csv` or by a direct
 invoke (`python -m training retrain`). It records the run as `launching` with a conditional put
 (a duplicate delivery of the same event gets the same run id and launches nothing), then tries
-each instance type, then each subnet, on Spot, and on demand only when allowed.
+each instance type, then each subnet, on Spot, and on demand only when allowed. What a refused
+attempt means for the next one is the NEXT_STEP table below (docs/pipeline.md lists it too).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 from botocore.config import Config
@@ -44,25 +46,57 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SPOT, ON_DEMAND = "spot", "on-demand"
-# RunInstances errors that mean "no room for this type/subnet/market right now": the next
-# choice may succeed. From the EC2 API error reference; the lower-case ones are Spot request
-# status codes that some messages carry as codes.
-CAPACITY_ERRORS = frozenset(
-    {
-        "InsufficientInstanceCapacity",
-        "InsufficientCapacity",
-        "InsufficientHostCapacity",
-        "InsufficientReservedInstanceCapacity",
-        "InsufficientFreeAddressesInSubnet",
-        "UnfulfillableCapacity",
-        "SpotMaxPriceTooLow",
-        "MaxSpotInstanceCountExceeded",
-        "Unsupported",
-        "capacity-not-available",
-        "capacity-oversubscribed",
-        "price-too-low",
-    }
-)
+
+
+class Step(Enum):
+    """What a refused RunInstances attempt means for the next one."""
+
+    NEXT_TYPE = "try the next instance type"
+    NEXT_SUBNET = "try the next subnet"
+    NEXT_MARKET = "rule out this market"  # Spot -> on-demand; after the last market, fail
+    STOP = "fail the run"
+
+
+# RunInstances error code -> the next step. Reasons quote the EC2 API error reference
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html) unless noted.
+# A code not listed stops the run: a bad parameter, template, AMI or on-demand quota
+# (VcpuLimitExceeded) refuses every other choice alike, and retrying would only hide it.
+NEXT_STEP: Mapping[str, Step] = {
+    # "There is not enough capacity ... try launching an instance by selecting different
+    # instance types." Capacity is per type and zone, so the next type (or subnet) may have it.
+    "InsufficientInstanceCapacity": Step.NEXT_TYPE,
+    "InsufficientCapacity": Step.NEXT_TYPE,
+    "InsufficientHostCapacity": Step.NEXT_TYPE,
+    "InsufficientReservedInstanceCapacity": Step.NEXT_TYPE,
+    # Spot: "create a more flexible request ... include additional instance types, include
+    # additional Availability Zones".
+    "UnfulfillableCapacity": Step.NEXT_TYPE,
+    # "an Availability Zone that currently has constraints on that instance type".
+    "Unsupported": Step.NEXT_TYPE,
+    # "your maximum price is below the Spot price": the price is per type and zone.
+    "SpotMaxPriceTooLow": Step.NEXT_TYPE,
+    # The Spot quota "depends on the instance type" (it counts vCPUs per family group), so a
+    # type of another group or size may still fit; every refusal is a fast 4xx.
+    "MaxSpotInstanceCountExceeded": Step.NEXT_TYPE,
+    # Spot request status codes that some messages carry as codes (EC2 User Guide,
+    # spot-request-status).
+    "capacity-not-available": Step.NEXT_TYPE,
+    "capacity-oversubscribed": Step.NEXT_TYPE,
+    "price-too-low": Step.NEXT_TYPE,
+    # "The specified subnet does not contain enough free private IP addresses": no type fits
+    # in this subnet, another subnet may have room.
+    "InsufficientFreeAddressesInSubnet": Step.NEXT_SUBNET,
+    # Spot only: the account has no AWSServiceRoleForEC2Spot and the caller may not create it
+    # (EC2 User Guide, service-linked-roles-spot-instance-requests). Every Spot attempt fails
+    # alike until the role exists; on-demand does not use it.
+    "AuthFailure.ServiceLinkedRoleCreationNotPermitted": Step.NEXT_MARKET,
+    # "You are not authorized to perform this operation": a missing permission refuses every
+    # type and subnet alike. A Spot launch is authorized against more than an on-demand one
+    # (its own template, spot-instances-request), so on-demand may still be allowed; refused
+    # on-demand, no market is left and the run fails with this code.
+    "UnauthorizedOperation": Step.NEXT_MARKET,
+}
+
 SPOT_OPTIONS = {
     "MarketType": "spot",
     "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
@@ -191,6 +225,12 @@ def launch(
 ) -> dict[str, Any]:
     """Record the run and start its instance, falling back across types, subnets and markets."""
     run_id = new_run_id(request.requested_at, request.idempotency_key)
+    # Concurrency: nothing here relies on the launcher running one at a time (its reserved
+    # concurrency is config, 0 by default, as a new account can reserve none; a reservation of
+    # 1 only ever serialized launches, it never deduplicated them). Concurrent deliveries of
+    # one event derive the same run id, and the registry's conditional put
+    # (attribute_not_exists) lets exactly one create the run and launch: the others return
+    # "duplicate" below, or raise RegistryConflictError, which EventBridge retries into one.
     run, created = registry.start_run(
         run_id,
         dataset_uri=request.location.uri,
@@ -209,45 +249,113 @@ def launch(
             "instance_id": run.instance_id,
         }
     attempts: list[str] = []
+    ruled_out: dict[str, str] = {}  # market -> the error code that ruled it out
     markets = (SPOT, ON_DEMAND) if settings.on_demand_fallback else (SPOT,)
     for market in markets:
-        for subnet in settings.subnet_ids:
-            for instance_type in settings.instance_types:
-                try:
-                    response = ec2.run_instances(
-                        **_run_instances_args(
-                            settings,
-                            run_id=run_id,
-                            location=request.location,
-                            subnet=subnet,
-                            instance_type=instance_type,
-                            market=market,
-                        )
-                    )
-                except ClientError as err:
-                    attempts.append(f"{market} {instance_type} in {subnet}: {error_reason(err)}")
-                    log(_log, "launch attempt failed", run_id=run_id, attempt=attempts[-1])
-                    if error_code(err) in CAPACITY_ERRORS:
-                        continue
-                    return _fail(registry, run_id, "EC2 refused the launch", attempts)
-                instance_id = response["Instances"][0]["InstanceId"]
-                registry.record_launch(
-                    run_id, instance_id=instance_id, instance_type=instance_type, market=market
-                )
+        result = _try_market(
+            ec2, settings, run_id=run_id, location=request.location, market=market, log_to=attempts
+        )
+        if isinstance(result, _Refused):
+            if result.step is Step.STOP:
+                return _fail(registry, run_id, f"EC2 refused the launch ({result.code})", attempts)
+            ruled_out[market] = result.code
+        elif isinstance(result, _Launched):
+            registry.record_launch(
+                run_id,
+                instance_id=result.instance_id,
+                instance_type=result.instance_type,
+                market=market,
+            )
+            log(
+                _log,
+                "instance launched",
+                run_id=run_id,
+                instance_id=result.instance_id,
+                instance_type=result.instance_type,
+                market=market,
+                subnet=result.subnet,
+                failed_attempts=attempts,
+                time_limit_minutes=settings.time_limit_minutes,
+            )
+            return {"run_id": run_id, "instance_id": result.instance_id, "market": market}
+    return _fail(registry, run_id, _nothing_launched(markets, ruled_out, settings), attempts)
+
+
+class _Launched(NamedTuple):
+    """The instance one attempt started."""
+
+    instance_id: str
+    instance_type: str
+    subnet: str
+
+
+class _Refused(NamedTuple):
+    """The refusal that ended a market: its next step and the error code."""
+
+    step: Step  # NEXT_MARKET or STOP
+    code: str
+
+
+def _try_market(
+    ec2: EC2Client,
+    settings: LauncherSettings,
+    *,
+    run_id: str,
+    location: DatasetLocation,
+    market: str,
+    log_to: list[str],
+) -> _Launched | _Refused | None:
+    """Try every subnet and type in one market, appending each refusal to `log_to`.
+
+    The instance launched, the refusal that ends the market (NEXT_STEP), or None when every
+    choice lacked capacity.
+    """
+    for subnet in settings.subnet_ids:
+        for instance_type in settings.instance_types:
+            args = _run_instances_args(
+                settings,
+                run_id=run_id,
+                location=location,
+                subnet=subnet,
+                instance_type=instance_type,
+                market=market,
+            )
+            try:
+                response = ec2.run_instances(**args)
+            except ClientError as err:
+                code = error_code(err)
+                step = NEXT_STEP.get(code, Step.STOP)
+                log_to.append(f"{market} {instance_type} in {subnet}: {error_reason(err)}")
                 log(
                     _log,
-                    "instance launched",
+                    "launch attempt failed",
                     run_id=run_id,
-                    instance_id=instance_id,
-                    instance_type=instance_type,
-                    market=market,
-                    subnet=subnet,
-                    failed_attempts=attempts,
-                    time_limit_minutes=settings.time_limit_minutes,
+                    attempt=log_to[-1],
+                    next=step.value,
                 )
-                return {"run_id": run_id, "instance_id": instance_id, "market": market}
+                if step is Step.NEXT_TYPE:
+                    continue
+                if step is Step.NEXT_SUBNET:
+                    break
+                return _Refused(step, code)
+            return _Launched(response["Instances"][0]["InstanceId"], instance_type, subnet)
+    return None
+
+
+def _nothing_launched(
+    markets: tuple[str, ...], ruled_out: Mapping[str, str], settings: LauncherSettings
+) -> str:
+    """Why no market launched: the error code that ruled each out, or no capacity."""
     fallback = "" if settings.on_demand_fallback else " (on-demand fallback is off)"
-    return _fail(registry, run_id, f"no capacity for any choice{fallback}", attempts)
+    if not ruled_out:
+        return f"no capacity for any choice{fallback}"
+    why = (
+        f"{market} ruled out by {ruled_out[market]}"
+        if market in ruled_out
+        else f"no {market} capacity for any choice"
+        for market in markets
+    )
+    return "; ".join(why) + fallback
 
 
 def _run_instances_args(

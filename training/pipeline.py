@@ -52,12 +52,15 @@ from training.registry import (
     TIMED_OUT,
     ModelRecord,
     Registry,
+    RegistryError,
 )
 from training.train import TrainResult, train
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_s3 import S3Client
+
+    from training.promotion import ParameterStore as SSMClient
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -76,6 +79,14 @@ EXIT_CODES = {
 SPOT_POLL_SECONDS = 5.0
 PLATFORMS = ("linux/arm64", "linux/amd64")
 MODEL_DIR = "model"
+# lambda_image/model.Dockerfile: FROM the deployed serving runtime, then the model.
+MODEL_DOCKERFILE = "model.Dockerfile"
+# Lambda runs only single-image manifests; an image index (what buildx with attestations or
+# a multi-platform build pushes) is refused at UpdateFunctionCode.
+SINGLE_IMAGE_MANIFESTS = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
 
 _log = logging.getLogger(__name__)
 
@@ -87,6 +98,7 @@ class PipelineSettings:
     registry_table: str
     repository_uri: str
     build_context: Path
+    runtime_image_parameter: str
     region: str
     min_accuracy: float
     accuracy_tolerance: float
@@ -110,10 +122,10 @@ class PipelineSettings:
                 f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/name, got {repository_uri!r}"
             )
         build_context = Path(require_env(env, "BUILD_CONTEXT"))
-        if not (build_context / "Dockerfile").is_file():
+        if not (build_context / MODEL_DOCKERFILE).is_file():
             raise SettingsError(
-                f"environment variable BUILD_CONTEXT must name the serving image's build "
-                f"context (a directory with a Dockerfile), got {str(build_context)!r}"
+                f"environment variable BUILD_CONTEXT must name the model image's build "
+                f"context (a directory with {MODEL_DOCKERFILE}), got {str(build_context)!r}"
             )
         platform = require_env(env, "DOCKER_PLATFORM")
         if platform not in PLATFORMS:
@@ -125,6 +137,7 @@ class PipelineSettings:
             registry_table=require_env(env, "REGISTRY_TABLE"),
             repository_uri=repository_uri,
             build_context=build_context,
+            runtime_image_parameter=require_env(env, "RUNTIME_IMAGE_PARAMETER"),
             region=require_env(env, "AWS_REGION"),
             min_accuracy=env_fraction(env, "MIN_ACCURACY"),
             accuracy_tolerance=env_fraction(env, "ACCURACY_TOLERANCE"),
@@ -163,6 +176,7 @@ class Services:
     registry: Registry
     s3: S3Client
     ecr: ECRClient
+    ssm: SSMClient
     docker: Docker
     imds: InstanceMetadata
     host: Host
@@ -181,6 +195,7 @@ class Services:
             ),
             s3=session.client("s3"),
             ecr=session.client("ecr"),
+            ssm=session.client("ssm"),
             docker=DockerCli(),
             imds=imds,
             host=SystemHost(),
@@ -295,6 +310,7 @@ class _Pipeline:
     registry: Registry
     s3: S3Client
     ecr: ECRClient
+    ssm: SSMClient
     docker: Docker
     imds: InstanceMetadata
     clock: Clock
@@ -305,7 +321,10 @@ class _Pipeline:
     digest: str | None = None
 
     def run(self) -> RunOutcome:
-        prepared = self._prepare()
+        try:
+            prepared = self._prepare()
+        except (RegistryError, ClientError, BotoCoreError) as err:
+            return self._failed_to_start(err)
         if isinstance(prepared, RunOutcome):
             return prepared
         location, deadline = prepared
@@ -428,6 +447,8 @@ class _Pipeline:
         self._enter("image lookup", watchdog)
         self.digest = self._existing_image(tag)
         if self.digest is None:
+            self._enter("serving runtime lookup", watchdog)
+            runtime = self._serving_runtime()
             self._enter("ECR login", watchdog)
             ecr_login(self.ecr, self.docker, cancel=watchdog.cancel)
             self._enter("docker build", watchdog)
@@ -435,10 +456,14 @@ class _Pipeline:
                 self.settings.build_context,
                 image,
                 self.settings.docker_platform,
+                dockerfile=MODEL_DOCKERFILE,
+                build_args={"SERVING_RUNTIME": runtime},
                 cancel=watchdog.cancel,
             )
             self._enter("docker push", watchdog)
             self.digest = self.docker.push(image, cancel=watchdog.cancel)
+            self._enter("manifest check", watchdog)
+            self._require_single_manifest(tag)
         else:
             log(_log, "image exists; not rebuilt", run_id=self.request.run_id, image=image)
         self.details["image_tag"] = tag
@@ -513,6 +538,66 @@ class _Pipeline:
                 "accuracy to compare with"
             )
         return model.metrics
+
+    def _serving_runtime(self) -> str:
+        """The serving runtime `cdk deploy` shipped, pinned by digest (`repo@sha256:...`)."""
+        name = self.settings.runtime_image_parameter
+        try:
+            uri = self.ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ClientError as err:
+            if error_code(err) == "ParameterNotFound":
+                raise _StepError(
+                    f"SSM parameter {name} is missing: deploy the api stack (make deploy), "
+                    "whose serving runtime every model image is built on"
+                ) from err
+            raise
+        repository, _, tag = uri.rpartition("/")[2].partition(":")
+        if not tag:
+            raise _StepError(f"SSM parameter {name} holds {uri!r}, not an image URI with a tag")
+        details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])[
+            "imageDetails"
+        ]
+        if not details:
+            raise _StepError(f"the serving runtime {uri} is not in ECR")
+        digest = details[0]["imageDigest"]
+        pinned = f"{uri.rsplit(':', 1)[0]}@{digest}"
+        log(_log, "serving runtime", run_id=self.request.run_id, image=pinned)
+        return pinned
+
+    def _require_single_manifest(self, tag: str) -> None:
+        """Refuse (fail the run) an image Lambda would refuse: an index, not one manifest."""
+        details = self.ecr.describe_images(
+            repositoryName=self.settings.repository_name, imageIds=[{"imageTag": tag}]
+        )["imageDetails"]
+        media_type = details[0].get("imageManifestMediaType") if details else None
+        if media_type not in SINGLE_IMAGE_MANIFESTS:
+            raise _StepError(
+                f"ECR stored {tag} as {media_type or 'an unknown manifest type'}, which Lambda "
+                "does not run (it needs one image manifest): build with "
+                "BUILDX_NO_DEFAULT_ATTESTATIONS=1 (or --provenance=false) and one --platform"
+            )
+
+    def _failed_to_start(self, err: Exception) -> RunOutcome:
+        """Record why the run could not start (best effort: the registry may be the cause)."""
+        reason = f"could not start the run: {error_reason(err)}"
+        log(
+            _log,
+            "run failed to start",
+            level=logging.ERROR,
+            run_id=self.request.run_id,
+            reason=reason,
+        )
+        try:
+            return self._finish(FAILED, reason)
+        except (RegistryError, ClientError, BotoCoreError) as again:
+            log(
+                _log,
+                "could not record the failure either",
+                level=logging.ERROR,
+                run_id=self.request.run_id,
+                error=error_reason(again),
+            )
+            return RunOutcome(self.request.run_id, FAILED, EXIT_FAILED, reason)
 
     def _existing_image(self, tag: str) -> str | None:
         """The digest of an image already pushed under `tag` (a re-run), else None."""
@@ -589,6 +674,7 @@ def run_pipeline(
     registry: Registry,
     s3: S3Client,
     ecr: ECRClient,
+    ssm: SSMClient,
     docker: Docker,
     imds: InstanceMetadata,
     clock: Clock = utc_now,
@@ -605,6 +691,7 @@ def run_pipeline(
         registry=registry,
         s3=s3,
         ecr=ecr,
+        ssm=ssm,
         docker=docker,
         imds=imds,
         clock=clock,

@@ -3,11 +3,12 @@
 `promote` publishes a Lambda version with the model's image, starts a CodeDeploy deployment
 that shifts the `live` alias to it (a canary that CodeDeploy rolls back by itself when a guard
 alarm fires), records the move in the registry in one conditional transaction, then points the
-SSM parameter (which CloudFormation resolves, so a later `cdk deploy` never reverts the served
-image) and the ECR tags `live` and `rollback` at the new images. `rollback` does the same for
-the rollback model, all at once. `settle_deployment` records how a deployment ended: success
-invalidates CloudFront's cached predictions; failure puts the registry, the parameter and the
-tags back where they were, since CodeDeploy has already moved the alias back.
+live-model SSM parameter (which the api stack checks, so a later `cdk deploy` cannot ship
+another model) and the ECR tags `live` and `rollback` at the new images. `rollback` does the
+same for the rollback model, all at once and with the guard alarms off (they are usually why
+one rolls back). `settle_deployment` records how a deployment ended: success invalidates
+CloudFront's cached predictions; failure puts the registry, the parameter and the tags back
+where they were, since CodeDeploy has already moved the alias back.
 
 The Lambda handlers import this module: standard library and boto3 only.
 """
@@ -64,6 +65,10 @@ INVALIDATION_PATHS = ("/predict/", "/predict/*")
 # Every deployment promotion starts carries this description prefix, so the watcher can tell
 # one it has not recorded yet from deployments CodeDeploy starts itself.
 DESCRIPTION_PREFIX = "model promotion: "
+# A release (training/release.py) ships code or configuration with the live model: no pointer
+# moves, so the registry keeps no deployment item for it, only audit events.
+RELEASE_PREFIX = "serving release: "
+RELEASE_SUCCEEDED, RELEASE_FAILED = "release-succeeded", "release-failed"
 _DESCRIPTION_LIMIT = 500
 
 CODEDEPLOY_SOURCE = "aws.codedeploy"
@@ -130,7 +135,11 @@ class CodeDeployApi(Protocol):
         ...
 
     def get_deployment(self, *, deploymentId: str) -> Mapping[str, Any]:  # noqa: N803 (boto3's name)
-        """CodeDeploy's GetDeployment."""
+        """GetDeployment."""
+        ...
+
+    def list_deployments(self, **request: Any) -> Mapping[str, Any]:
+        """ListDeployments."""
         ...
 
 
@@ -157,7 +166,7 @@ _ENVIRONMENT = {
     "registry_table": "REGISTRY_TABLE",
     "function_name": "FUNCTION_NAME",
     "alias_name": "ALIAS_NAME",
-    "live_image_parameter": "LIVE_IMAGE_PARAMETER",
+    "live_model_parameter": "LIVE_MODEL_PARAMETER",
     "codedeploy_application": "CODEDEPLOY_APPLICATION",
     "deployment_group": "DEPLOYMENT_GROUP",
     "distribution_id": "DISTRIBUTION_ID",
@@ -172,7 +181,7 @@ class PromotionSettings:
     registry_table: str
     function_name: str
     alias_name: str
-    live_image_parameter: str
+    live_model_parameter: str
     codedeploy_application: str
     deployment_group: str
     distribution_id: str
@@ -201,7 +210,7 @@ class PromotionSettings:
             registry_table=output(pipeline, pipeline_stack, "RegistryTableName"),
             function_name=output(api, api_stack, "FunctionName"),
             alias_name=LIVE_ALIAS,
-            live_image_parameter=output(api, api_stack, "LiveImageParameter"),
+            live_model_parameter=output(pipeline, pipeline_stack, "LiveModelParameter"),
             codedeploy_application=output(api, api_stack, "CodeDeployApplication"),
             deployment_group=output(api, api_stack, "DeploymentGroup"),
             distribution_id=output(api, api_stack, "DistributionId"),
@@ -364,7 +373,7 @@ def _promote(
     # was and the error propagates. AWS is then safe: a published Lambda version that nothing
     # routes to and $LATEST on the new image, which the API never invokes (API Gateway calls
     # the alias, and only CodeDeploy moves the alias).
-    target_version = _publish(services, image_uri)
+    target_version = publish(services, image_uri)
     current_version = services.lambda_client.get_alias(
         FunctionName=settings.function_name, Name=settings.alias_name
     )["FunctionVersion"]
@@ -400,6 +409,13 @@ def _promote(
     }
     if deployment_config is not None:
         request["deploymentConfigName"] = deployment_config
+    if type_ == ROLLED_BACK:
+        # The guard alarms are usually in ALARM when someone rolls back; polling them would stop
+        # the rollback and revert it. CodeDeploy documents this override for exactly that case
+        # (it needs codedeploy:UpdateDeploymentGroup), and automatic rollback goes off too: it
+        # would return to the version being rolled away from.
+        request["overrideAlarmConfiguration"] = {"enabled": False, "alarms": []}
+        request["autoRollbackConfiguration"] = {"enabled": False}
     deployment_id = str(services.codedeploy.create_deployment(**request)["deploymentId"])
     log(
         _log,
@@ -442,12 +458,12 @@ def _promote(
         raise PromotionError(message) from err
 
     try:
-        _put_parameter(services, image_uri)
+        _put_parameter(services, model_version)
         _move_tags(services, live=digest, rollback=None if live is None else live.image_digest)
     except (ClientError, BotoCoreError, PromotionError) as err:
         raise PromotionError(
             f"deployment {deployment_id} of {model_version} started and is recorded, but the "
-            f"live image parameter or the ECR tags could not follow: {_reason(err)}; the "
+            f"live model parameter or the ECR tags could not follow: {_reason(err)}; the "
             "watcher sets them again when the deployment succeeds"
         ) from err
     return Promotion.of(deployment)
@@ -527,9 +543,15 @@ def _settle_pending(pending: Deployment, services: PromotionServices, *, actor: 
     _settle(pending, state, services, info=info, actor=actor, invalidate=False)
 
 
-def _publish(services: PromotionServices, image_uri: str) -> str:
-    """Point $LATEST at the image, publish it as a version, wait until it is ready."""
+def publish(services: PromotionServices, image_uri: str) -> str:
+    """Point $LATEST at the image, publish it as a version, wait until that version is active.
+
+    An update in progress (a deploy, an earlier promotion) makes UpdateFunctionCode fail with
+    ResourceConflictException, so wait for it first; and CodeDeploy must not shift traffic to
+    a version whose image Lambda is still optimising (State Pending), so wait for that after.
+    """
     name = services.settings.function_name
+    _wait(services, "function_updated_v2", FunctionName=name)
     response = services.lambda_client.update_function_code(
         FunctionName=name, ImageUri=image_uri, Publish=True
     )
@@ -539,26 +561,40 @@ def _publish(services: PromotionServices, image_uri: str) -> str:
             f"Lambda did not publish a version of {name} for {image_uri} (got {version!r}); "
             "nothing was deployed"
         )
-    # GetFunction on the unqualified function: the roles may read the function, not each version.
-    services.lambda_client.get_waiter("function_updated_v2").wait(
-        FunctionName=name,
+    wait_until_active(services, version)
+    return version
+
+
+def wait_until_active(services: PromotionServices, version: str) -> None:
+    """Wait until the published `version` itself is Active (its image optimised)."""
+    _wait(
+        services,
+        "published_version_active",
+        FunctionName=services.settings.function_name,
+        Qualifier=version,
+    )
+
+
+def _wait(services: PromotionServices, waiter: str, **request: str) -> None:
+    services.lambda_client.get_waiter(waiter).wait(  # type: ignore[call-overload]
+        **request,
         WaiterConfig={
             "Delay": services.update_delay_seconds,
             "MaxAttempts": services.update_max_attempts,
         },
     )
-    return version
 
 
 def _parameter(services: PromotionServices) -> str:
-    name = services.settings.live_image_parameter
+    """The live model version the api stack checks a deploy against."""
+    name = services.settings.live_model_parameter
     return str(services.ssm.get_parameter(Name=name)["Parameter"]["Value"])
 
 
-def _put_parameter(services: PromotionServices, image_uri: str) -> None:
+def _put_parameter(services: PromotionServices, model_version: str) -> None:
     services.ssm.put_parameter(
-        Name=services.settings.live_image_parameter,
-        Value=image_uri,
+        Name=services.settings.live_model_parameter,
+        Value=model_version,
         Type="String",
         Overwrite=True,
     )
@@ -660,6 +696,8 @@ def settle_deployment(
     deployment = services.registry.get_deployment(deployment_id)
     if deployment is None:
         info = _deployment_info(services, deployment_id)
+        if str(info.get("description", "")).startswith(RELEASE_PREFIX):
+            return _settle_release(deployment_id, state, services, info=info)
         if str(info.get("description", "")).startswith(DESCRIPTION_PREFIX):
             raise DeploymentNotRecordedError(
                 f"deployment {deployment_id} was started by promotion but is not in the "
@@ -680,6 +718,24 @@ def settle_deployment(
         )
     info = {} if state == SUCCESS else _deployment_info(services, deployment_id)
     return _settle(deployment, state, services, info=info, actor=actor, invalidate=True)
+
+
+def _settle_release(
+    deployment_id: str, state: str, services: PromotionServices, *, info: Mapping[str, Any]
+) -> Settlement:
+    """A release ended: drop cached answers (the canary's may be cached) and record the outcome.
+
+    The model did not change, so no pointer, parameter or tag moves; on failure CodeDeploy has
+    already routed the alias back to the version that served before.
+    """
+    _invalidate(services, deployment_id)
+    if state == SUCCESS:
+        type_, reason = RELEASE_SUCCEEDED, f"release deployment {deployment_id} succeeded"
+    else:
+        type_, reason = RELEASE_FAILED, failure_reason(deployment_id, state, info)
+    services.registry.append_event(type_, reason=reason, detail={"deployment_id": deployment_id})
+    log(_log, "release settled", deployment_id=deployment_id, state=state, reason=reason)
+    return Settlement(type_, deployment_id, reason=reason)
 
 
 def _settle(
@@ -703,7 +759,7 @@ def _settle(
             _invalidate(services, deployment_id)
         # The promoter sets these right after recording the deployment; setting them again
         # repairs a promoter that failed in between.
-        _put_parameter(services, deployment.image_uri)
+        _put_parameter(services, deployment.model_version)
         _move_tags(
             services, live=deployment.image_digest, rollback=deployment.previous_image_digest
         )
@@ -721,9 +777,10 @@ def _settle(
     else:
         reason = failure_reason(deployment_id, state, info)
         # CodeDeploy has already routed the alias back to the previous version.
-        previous_image = deployment.previous_image_uri or deployment.previous_parameter_value
-        if previous_image is not None:
-            _put_parameter(services, previous_image)
+        _restore_latest(services)
+        previous = deployment.previous_model_version or deployment.previous_parameter_value
+        if previous is not None:
+            _put_parameter(services, previous)
         # After a failed first promotion no image of this repository was live before, so
         # `live` stays on the failed image (ECR cannot untag without deleting).
         _move_tags(
@@ -763,6 +820,23 @@ def _settle(
         reason=settlement.reason,
     )
     return settlement
+
+
+def _restore_latest(services: PromotionServices) -> None:
+    """Point $LATEST back at the image the alias serves again after a failed deployment.
+
+    CloudFormation publishes its versions from $LATEST; left on the failed model's image, the
+    next configuration-only `cdk deploy` would publish that model again.
+    """
+    name, alias = services.settings.function_name, services.settings.alias_name
+    lambda_client = services.lambda_client
+    serving = lambda_client.get_alias(FunctionName=name, Name=alias)["FunctionVersion"]
+    image = lambda_client.get_function(FunctionName=name, Qualifier=serving)["Code"].get("ImageUri")
+    latest = lambda_client.get_function(FunctionName=name)["Code"].get("ImageUri")
+    if image and image != latest:
+        _wait(services, "function_updated_v2", FunctionName=name)
+        lambda_client.update_function_code(FunctionName=name, ImageUri=image)
+        log(_log, "restored $LATEST", image=image, lambda_version=serving)
 
 
 def failure_reason(deployment_id: str, state: str, info: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -21,7 +22,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from training.aws import Clock, error_code, iso, utc_now
+from training.aws import Clock, error_code, iso, parse_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
@@ -199,9 +200,25 @@ class Deployment:
         return self.status != DEPLOYING
 
 
+def event_time(moment: datetime) -> str:
+    """An event key's timestamp: UTC ISO-8601 with six fractional digits, which sorts as text.
+
+    Fixed-width microseconds keep two events of one run in order (seconds, as every other
+    registry timestamp has, would leave their order to the random suffix). Keys written before
+    hold whole seconds (`2026-11-27T14:05:01Z`); they read the same way (`Event.at`) and sort
+    right against these, except against one written in the very same second.
+    """
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def _precise_now() -> datetime:
+    """The current UTC time to the microsecond; `iso` still writes whole seconds from it."""
+    return datetime.now(tz=UTC)
+
+
 @dataclass(frozen=True)
 class Event:
-    """An audit event (`pk = "EVENT"`, `sk = <timestamp>#<8 hex>`)."""
+    """An audit event (`pk = "EVENT"`, `sk = <timestamp>#<8 hex>`, see `event_time`)."""
 
     sk: str
     type: str
@@ -213,8 +230,13 @@ class Event:
 
     @property
     def time(self) -> str:
-        """When it happened (the timestamp part of the sort key)."""
+        """When it happened (the timestamp part of the sort key, as written)."""
         return self.sk.partition("#")[0]
+
+    @property
+    def at(self) -> datetime:
+        """When it happened, from a key of either resolution (microseconds or, older, seconds)."""
+        return parse_iso(self.time)
 
 
 @dataclass(frozen=True)
@@ -411,7 +433,7 @@ class Registry:
         *,
         dynamodb: DynamoDBServiceResource | None = None,
         actor: str = "training",
-        clock: Clock = utc_now,
+        clock: Clock = _precise_now,
         token: Callable[[], str] = lambda: secrets.token_hex(4),
     ) -> None:
         # The resource's client converts Python values to attribute values in every call,
@@ -1370,7 +1392,7 @@ class Registry:
         """The transaction item that appends an event; events are never overwritten."""
         item: dict[str, Any] = {
             "pk": EVENT,
-            "sk": f"{iso(self._clock())}#{self._token()}",
+            "sk": f"{event_time(self._clock())}#{self._token()}",
             "type": type_,
             "actor": actor or self.actor,
         }

@@ -16,6 +16,7 @@ from constructs import Construct
 from cdk_app.constructs.dead_letter_queue import dead_letter_queue
 
 PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
+UNHEARD_WARNING = "iris-ml:alarms-reach-nobody"
 
 
 class AlarmTopic(Construct):
@@ -57,9 +58,25 @@ class AlarmTopic(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
             )
         )
+        self.has_email = bool(email)
         if email:
             # A message the mail server refuses waits here instead of being lost.
             undelivered = dead_letter_queue(self, "UndeliveredEmails", of="the e-mail subscription")
             self.topic.add_subscription(
                 subscriptions.EmailSubscription(email, dead_letter_queue=undelivered)
             )
+
+    def warn_if_unheard(self, *, chat: bool) -> None:
+        """Warn at synth and deploy when nobody hears an alarm: no e-mail and no `chat` channel.
+
+        An SNS topic without a subscriber delivers nothing: the alarms still change state, but
+        only someone looking at the console would know.
+        """
+        if self.has_email or chat:
+            return
+        cdk.Annotations.of(self).add_warning_v2(
+            UNHEARD_WARNING,
+            "Alarms reach nobody: no e-mail or Slack channel subscribes to the alarm topics. Set "
+            "alarm_email, or slack_workspace_id and slack_channel_id (cdk.json context or "
+            "-c key=value).",
+        )

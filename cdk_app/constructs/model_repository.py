@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_app import checkov
@@ -22,7 +23,9 @@ _KEEP_FOREVER = 9999
 class ModelRepository(Construct):
     """The repository the trainer pushes to and the serving function pulls from."""
 
-    def __init__(self, scope: Construct, id_: str, *, max_images: int) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, max_images: int, serving_function_prefix: str
+    ) -> None:
         super().__init__(scope, id_)
         self.repository = ecr.Repository(
             self,
@@ -47,6 +50,30 @@ class ModelRepository(Construct):
             "CKV_AWS_136",
             "Images are encrypted at rest with AES-256; they hold the model and public code, "
             "nothing a customer key would protect better.",
+        )
+        # Lambda pulls a same-account image with its service principal, and needs the repository
+        # policy to allow it unless the caller of CreateFunction/UpdateFunctionCode may set that
+        # policy itself; the promoter may not (least privilege), so the policy is declared here,
+        # scoped to this account's serving functions (their generated names start with the
+        # api stack's name).
+        stack = cdk.Stack.of(self)
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LambdaPullsServingImages",
+                principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="lambda",
+                            resource="function",
+                            resource_name=f"{serving_function_prefix}*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
         )
         for priority, tag in enumerate(PROTECTED_TAGS, start=1):
             self.repository.add_lifecycle_rule(

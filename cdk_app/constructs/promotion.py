@@ -75,6 +75,7 @@ class Promotion(Construct):
         api: ServingApi,
         distribution: cloudfront.IDistribution,
         registry: dynamodb.ITableV2,
+        live_model_parameter: str,
         repository: ecr.IRepository,
         canary: str,
         latency_p99_threshold_ms: int,
@@ -148,12 +149,14 @@ class Promotion(Construct):
             "REGISTRY_TABLE": registry.table_name,
             "FUNCTION_NAME": serving.function.function_name,
             "ALIAS_NAME": serving.alias.alias_name,
-            "LIVE_IMAGE_PARAMETER": serving.live_image_parameter,
+            "LIVE_MODEL_PARAMETER": live_model_parameter,
             "CODEDEPLOY_APPLICATION": self.application.application_name,
             "DEPLOYMENT_GROUP": self.deployment_group.deployment_group_name,
             "DISTRIBUTION_ID": distribution.distribution_id,
             "REPOSITORY_NAME": repository.repository_name,
         }
+        # The promoter's, the watcher's and the releaser's settings (training.promotion).
+        self.environment = environment
         self.promoter = PythonFunction(
             self,
             "Promoter",
@@ -178,7 +181,7 @@ class Promotion(Construct):
         parameter_arn = stack.format_arn(
             service="ssm",
             resource="parameter",
-            resource_name=serving.live_image_parameter.lstrip("/"),
+            resource_name=live_model_parameter.lstrip("/"),
         )
         for fn in (self.promoter, self.watcher):
             registry.grant(
@@ -191,7 +194,7 @@ class Promotion(Construct):
             )
             fn.function.add_to_role_policy(
                 iam.PolicyStatement(
-                    sid="MoveTheLiveImagePointer",
+                    sid="MoveTheLiveModelPointer",
                     actions=["ssm:GetParameter", "ssm:PutParameter"],
                     resources=[parameter_arn],
                 )
@@ -264,6 +267,39 @@ class Promotion(Construct):
                         resource_name=distribution.distribution_id,
                     )
                 ],
+            )
+        )
+        # After a failed deployment the watcher points $LATEST back at the image the alias
+        # serves again, so CloudFormation never publishes the failed image (training.promotion).
+        self.watcher.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadServedVersions",
+                actions=["lambda:GetFunction"],
+                resources=[serving.function.function_arn, f"{serving.function.function_arn}:*"],
+            )
+        )
+        self.watcher.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RestoreLatest",
+                actions=["lambda:UpdateFunctionCode"],
+                resources=[serving.function.function_arn],
+            )
+        )
+        cfn_function = serving.function.node.default_child
+        assert isinstance(cfn_function, cdk.CfnElement)  # noqa: S101 - the L2's documented child
+        logical = cdk.Stack.of(self).get_logical_id(cfn_function)
+        cdk.Validations.of(self.watcher.role).acknowledge(
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]",
+                reason="GetFunction on the serving function's own versions (qualified ARNs), "
+                "whose numbers each deploy and promotion create.",
+            )
+        )
+        self.watcher.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PullServedImages",
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[repository.repository_arn, serving.image.repository.repository_arn],
             )
         )
         self.watcher.function.add_to_role_policy(

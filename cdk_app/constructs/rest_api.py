@@ -27,6 +27,7 @@ class ServingApi(Construct):
         scope: Construct,
         id_: str,
         *,
+        name: str,
         alias: lambda_.IAlias,
         throttle_rate: int,
         throttle_burst: int,
@@ -40,12 +41,17 @@ class ServingApi(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # The API's CloudWatch metrics are keyed by name (dimension ApiName), so two
+            # environments in one account would share them, and their alarms and canary guards.
+            rest_api_name=name,
             default_integration=integration,
             description="Iris classifier; reachable only through CloudFront (API key)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # Execution logs need the account's API Gateway CloudWatch role.
+            # Execution logs need the account's API Gateway CloudWatch role. That setting is
+            # one per account and Region, whichever stack wrote it last: deleting the role with
+            # this stack would break the execution logs of every other API in the Region.
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=cdk.RemovalPolicy.DESTROY,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
             api_key_source_type=apigw.ApiKeySourceType.HEADER,
             default_method_options=apigw.MethodOptions(api_key_required=True),
             deploy_options=apigw.StageOptions(
@@ -131,22 +137,22 @@ class ServingApi(Construct):
         self.api.root.add_proxy(default_integration=integration, any_method=True)
 
         # The app answers these with 422 and its error shape; so does API Gateway.
-        for name, response_type, field in (
+        for response_id, response_type, field in (
             ("MissingQueryValues", apigw.ResponseType.BAD_REQUEST_PARAMETERS, "query"),
             ("InvalidBody", apigw.ResponseType.BAD_REQUEST_BODY, "body"),
         ):
             self.api.add_gateway_response(
-                name,
+                response_id,
                 type=response_type,
                 status_code="422",
                 templates={"application/json": _ERROR % field},
             )
-        for name, response_type in (
+        for response_id, response_type in (
             ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
             ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
         ):
             self.api.add_gateway_response(
-                name,
+                response_id,
                 type=response_type,
                 templates={"application/json": _ERROR % "request"},
             )

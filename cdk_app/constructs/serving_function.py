@@ -1,36 +1,57 @@
-"""The serving function: the container image Lambda behind the `live` alias, drift-proof.
+"""The serving function: the live model on the deployed serving runtime, behind the `live` alias.
 
-No drift: the function's image is not the template's image asset. Its ImageUri is a dynamic
-reference to an SSM parameter (`{{resolve:ssm:...}}`) that holds the live image; CloudFormation
-creates the parameter once, with the image asset, and never writes it again (promotion does).
-The alias points at a version published once at creation, and its properties never change, so
-CloudFormation never moves it either. A later `cdk deploy`, with or without a changed
-`lambda_image/`, therefore leaves the served model alone. docs/promotion.md has the details.
+The image is the CDK asset built from `lambda_image/`: the serving runtime (base image, pinned
+dependencies, app code) with the model files in `lambda_image/model/`. `make deploy` puts the
+registry's live model there first, and the api stack refuses a deploy whose model is not the
+live one (stacks/api_stack.py), so a `cdk deploy` ships code and configuration, never a model.
+
+Every change of code or configuration publishes a new version (`current_version`, kept after
+it is replaced so rollbacks have something to return to). CloudFormation never moves the alias:
+it names version 1, the first version of a new function, for ever; the release custom resource
+(cdk_app/constructs/release.py) and promotion move it through the CodeDeploy canary.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import custom_resources as cr
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_app.constructs.lambda_role import lambda_role
 from cdk_app.constructs.log_group import log_group
-from cdk_app.constructs.sdk_call import DeployTimeCall
 
 LIVE_ALIAS = "live"
 # The app's EMF metrics land here; the dashboard and alarms read the same names.
 METRICS_NAMESPACE = "IrisML"
 SERVICE = "iris-api"
+# A new function's first published version is always 1 (Lambda numbers versions from 1).
+FIRST_VERSION = "1"
+
+
+def asset_platform(architecture: lambda_.Architecture) -> ecr_assets.Platform:
+    """The Docker platform of `architecture`, compared by name.
+
+    jsii hands out a new proxy object per access, so `Architecture.ARM_64 == Architecture.ARM_64`
+    is False in Python: only the names compare.
+    """
+    if architecture.name == lambda_.Architecture.ARM_64.name:
+        return ecr_assets.Platform.LINUX_ARM64
+    return ecr_assets.Platform.LINUX_AMD64
+
+
+def baked_model_version(serving_dir: Path) -> str:
+    """The model version in `serving_dir/model/`, the one the image asset carries."""
+    metadata = json.loads((serving_dir / "model" / "metadata.json").read_text())
+    return str(metadata["model_version"])
 
 
 class ServingFunction(Construct):
-    """Image asset, function, first version, `live` alias and the live-image pointer."""
+    """Image asset, function, a version per change, the `live` alias, the runtime pointer."""
 
     def __init__(
         self,
@@ -38,7 +59,7 @@ class ServingFunction(Construct):
         id_: str,
         *,
         serving_dir: Path,
-        name: str,
+        runtime_parameter: str,
         architecture: lambda_.Architecture,
         memory_mb: int,
         timeout_seconds: int,
@@ -49,51 +70,23 @@ class ServingFunction(Construct):
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, id_)
-        platform = (
-            ecr_assets.Platform.LINUX_ARM64
-            if architecture == lambda_.Architecture.ARM_64
-            else ecr_assets.Platform.LINUX_AMD64
-        )
         self.image = ecr_assets.DockerImageAsset(
             self,
             "Image",
             directory=str(serving_dir),
-            platform=platform,
+            platform=asset_platform(architecture),
             # Honour lambda_image/.dockerignore with Docker's own rules (negations included).
             ignore_mode=cdk.IgnoreMode.DOCKER,
         )
-        self.live_image_parameter = f"/{name}/serving/live-image-uri"
-        seed = cr.AwsSdkCall(
-            service="SSM",
-            action="putParameter",
-            parameters={
-                "Name": self.live_image_parameter,
-                "Value": self.image.image_uri,
-                "Type": "String",
-                "Overwrite": False,
-                "Description": "Image the serving function runs; promotion and rollback move it",
-            },
-            physical_resource_id=cr.PhysicalResourceId.of(self.live_image_parameter),
-            # Written once: after that the pointer belongs to promotion, not to CloudFormation.
-            ignore_error_codes_matching="ParameterAlreadyExists",
-        )
-        pointer = DeployTimeCall(
+        self.model_version = baked_model_version(serving_dir)
+        # The trainer builds each model image FROM this one, so a model image has the very
+        # runtime `cdk deploy` shipped (base digest, dependencies, app code), in seconds.
+        self.runtime_parameter = ssm.StringParameter(
             self,
-            "LiveImagePointer",
-            call=seed,
-            statements=[
-                iam.PolicyStatement(
-                    actions=["ssm:PutParameter"],
-                    resources=[
-                        cdk.Stack.of(self).format_arn(
-                            service="ssm",
-                            resource="parameter",
-                            resource_name=self.live_image_parameter.lstrip("/"),
-                        )
-                    ],
-                )
-            ],
-            log_retention_days=log_retention_days,
+            "RuntimeImage",
+            parameter_name=runtime_parameter,
+            string_value=self.image.image_uri,
+            description="Serving runtime image of the last cdk deploy; the trainer builds on it",
         )
 
         logs = log_group(self, "Logs", retention_days=log_retention_days)
@@ -112,20 +105,19 @@ class ServingFunction(Construct):
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             log_group=logs,
             role=lambda_role(self, "Role", logs=logs, description="Iris classifier API"),
-            description="Iris classifier API (FastAPI + Mangum); image moved by promotion",
+            description="Iris classifier API (FastAPI + Mangum)",
             environment={
                 "MAX_INSTANCES": str(max_instances),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
             },
+            # Replaced versions stay: the alias may still route to one, and rollback needs them.
+            current_version_options=lambda_.VersionOptions(
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+                description=f"model {self.model_version} on runtime {self.image.asset_hash[:12]}",
+            ),
         )
-        cfn = self.function.node.default_child
-        assert isinstance(cfn, lambda_.CfnFunction)  # noqa: S101 - the L2's documented child
-        cfn.add_property_override(
-            "Code.ImageUri", f"{{{{resolve:ssm:{self.live_image_parameter}}}}}"
-        )
-        self.function.node.add_dependency(pointer)
         if not tracing:
             cdk.Validations.of(self.function).acknowledge(
                 cdk.Acknowledgment(
@@ -142,11 +134,11 @@ class ServingFunction(Construct):
             )
         )
 
-        # Published once; promotion publishes the next ones outside CloudFormation.
-        self.first_version = lambda_.Version(
-            self,
-            "FirstVersion",
-            lambda_=self.function,
-            description="the image asset of the first deployment",
+        # The version this deploy publishes; the release resource shifts traffic to it.
+        self.version = self.function.current_version
+        first = lambda_.Version.from_version_attributes(
+            self, "FirstVersion", lambda_=self.function, version=FIRST_VERSION
         )
-        self.alias = lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.first_version)
+        self.alias = lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=first)
+        # Version 1 is the one `current_version` publishes when the function is created.
+        self.alias.node.add_dependency(self.version)

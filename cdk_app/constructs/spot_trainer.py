@@ -37,6 +37,7 @@ class SpotTrainer(Construct):
         image: TrainerImage,
         read_datasets: iam.IManagedPolicy,
         repository: ecr.IRepository,
+        runtime_parameter: str,
         registry: dynamodb.ITableV2,
         architecture: str,
         volume_gb: int,
@@ -48,10 +49,14 @@ class SpotTrainer(Construct):
         code = s3_assets.Asset(
             self, "Code", path=str(ROOT / "training"), exclude=[*_IGNORE, "datasets"]
         )
-        # The image is built from the same context `cdk deploy` uses, minus the local model:
-        # the trainer exports its own into model/.
+        # The model image is built FROM the serving runtime `cdk deploy` shipped
+        # (lambda_image/model.Dockerfile), so the context holds only that Dockerfile; the
+        # trainer exports its model into model/ beside it.
         context = s3_assets.Asset(
-            self, "BuildContext", path=str(ROOT / "lambda_image"), exclude=[*_IGNORE, "model"]
+            self,
+            "BuildContext",
+            path=str(ROOT / "lambda_image"),
+            exclude=["*", "!model.Dockerfile", "!.dockerignore"],
         )
         self.role = iam.Role(
             self,
@@ -90,6 +95,38 @@ class SpotTrainer(Construct):
                 "permissions; pushing is limited to the model repository.",
             ),
         )
+        stack = cdk.Stack.of(self)
+        # The serving runtime is a CDK image asset in the bootstrap repository; its URI is in
+        # an SSM parameter the api stack writes on every deploy.
+        runtime_repository = ecr.Repository.from_repository_name(
+            self, "RuntimeRepository", _asset_repository_name(stack)
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PullTheServingRuntime",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                    # The runtime's digest, so the model image's FROM is pinned to it.
+                    "ecr:DescribeImages",
+                ],
+                resources=[runtime_repository.repository_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTheServingRuntime",
+                actions=["ssm:GetParameter"],
+                resources=[
+                    stack.format_arn(
+                        service="ssm",
+                        resource="parameter",
+                        resource_name=runtime_parameter.lstrip("/"),
+                    )
+                ],
+            )
+        )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="FindExistingImages",
@@ -112,7 +149,6 @@ class SpotTrainer(Construct):
         )
 
         platform = "linux/arm64" if architecture == "arm64" else "linux/amd64"
-        stack = cdk.Stack.of(self)
         user_data = ec2.UserData.for_linux(shebang="#!/bin/bash")
         user_data.add_commands(
             "set -uo pipefail",
@@ -131,6 +167,9 @@ class SpotTrainer(Construct):
             f"export REGISTRY_TABLE={registry.table_name}",
             f"export REPOSITORY_URI={repository.repository_uri}",
             "export BUILD_CONTEXT=/opt/trainer/build",
+            f"export RUNTIME_IMAGE_PARAMETER={runtime_parameter}",
+            # Lambda runs single-image manifests only; buildx would add attestations (an index).
+            "export BUILDX_NO_DEFAULT_ATTESTATIONS=1",
             f"export DOCKER_PLATFORM={platform}",
             f"export MIN_ACCURACY={min_accuracy}",
             f"export ACCURACY_TOLERANCE={accuracy_tolerance}",
@@ -191,3 +230,13 @@ class SpotTrainer(Construct):
             for t in (self.launch_template, self.on_demand_template)
         ]
         self.ami_parameter_name = image.ami_parameter_name
+
+
+def _asset_repository_name(stack: cdk.Stack) -> str:
+    """The bootstrap repository CDK pushes image assets to (DefaultStackSynthesizer's name)."""
+    # The context key the CLI's `cdk bootstrap --qualifier` pairs with.
+    qualifier = stack.node.try_get_context("@aws-cdk/core:bootstrapQualifier") or (
+        cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    )
+    template = cdk.DefaultStackSynthesizer.DEFAULT_IMAGE_ASSETS_REPOSITORY_NAME
+    return str(cdk.Fn.sub(template.replace("${Qualifier}", str(qualifier))))

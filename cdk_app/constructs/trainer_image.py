@@ -20,8 +20,11 @@ from constructs import Construct
 from cdk_app.constructs.trainer_network import TrainerNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
+TRAINER_CONSTRAINTS = ROOT / "training" / "constraints.txt"
 TRAINER_PYTHON = "python3.12"
 VENV = "/opt/trainer/venv"
+# Image Builder's wildcard version: in a lifecycle policy's recipe selection, every version.
+ALL_VERSIONS = "x.x.x"
 
 
 def _pins(path: Path) -> str:
@@ -59,10 +62,12 @@ def component_document() -> dict[str, object]:
                                 "path": "/opt/trainer/requirements.txt",
                                 "content": _pins(ROOT / "training" / "requirements.txt"),
                             },
-                            # Transitive pins too, so every AMI gets the tested versions.
+                            # Transitive pins too, so every AMI gets the tested versions:
+                            # the trainer's subset only, so a dev-tool bump in the project's
+                            # constraints.txt does not rebuild the AMI (`make lock` writes both).
                             {
                                 "path": "/opt/trainer/constraints.txt",
-                                "content": _pins(ROOT / "constraints.txt"),
+                                "content": _pins(TRAINER_CONSTRAINTS),
                             },
                         ],
                     },
@@ -247,7 +252,8 @@ class TrainerImage(Construct):
             status="ENABLED",
         )
         # Weekly rebuilds would pile up AMIs and snapshots (~$0.40/month each): keep three of
-        # this recipe's, which is plenty to launch from or go back to.
+        # this recipe's, which is plenty to launch from or go back to. Every content change is
+        # a new recipe version, so the selection is all of them (x.x.x), not the current one.
         lifecycle_role = iam.Role(
             self,
             "LifecycleRole",
@@ -286,7 +292,7 @@ class TrainerImage(Construct):
             resource_selection=imagebuilder.CfnLifecyclePolicy.ResourceSelectionProperty(
                 recipes=[
                     imagebuilder.CfnLifecyclePolicy.RecipeSelectionProperty(
-                        name=recipe.name, semantic_version=recipe.version
+                        name=recipe.name, semantic_version=ALL_VERSIONS
                     )
                 ]
             ),

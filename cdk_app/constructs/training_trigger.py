@@ -25,6 +25,12 @@ from cdk_app.constructs.trainer_network import TrainerNetwork
 
 # How cdk-nag renders the ARNs below in finding ids: pseudo-parameters as <AWS::...>.
 _NAG_EC2 = "arn:<AWS::Partition>:ec2:<AWS::Region>"
+# What RunInstances creates, so no id of it exists before the call; the launcher tags these.
+_CREATED_BY_RUN_INSTANCES = ("instance", "volume", "network-interface")
+# A Spot RunInstances also creates a Spot Instance request, which the launcher does not tag.
+_SPOT_REQUEST = "spot-instances-request"
+_SPOT_SERVICE = "spot.amazonaws.com"
+_SPOT_ROLE = f"role/aws-service-role/{_SPOT_SERVICE}/AWSServiceRoleForEC2Spot"
 
 
 def ec2_arn(kind: str, name: str, *, owned: bool = True) -> str:
@@ -52,8 +58,13 @@ class TrainingTrigger(Construct):
         time_limit_minutes: int,
         retrain_every_days: int,
         log_retention_days: int,
+        reserved_concurrency: int,
     ) -> None:
         super().__init__(scope, id_)
+        if reserved_concurrency < 0:
+            raise ValueError(
+                f"reserved_concurrency is {reserved_concurrency}; use 0 (no reservation) or more"
+            )
         stack = cdk.Stack.of(self)
         self.launcher = PythonFunction(
             self,
@@ -75,10 +86,14 @@ class TrainingTrigger(Construct):
             },
         )
         launcher = self.launcher.function
-        # A duplicate S3 event must not start two runs, nor two events race: one at a time.
-        cfn_launcher = launcher.node.default_child
-        assert isinstance(cfn_launcher, lambda_.CfnFunction)  # noqa: S101 - the L2's child
-        cfn_launcher.reserved_concurrent_executions = 1
+        # 0 reserves nothing: Lambda keeps 100 executions unreserved, so an account with the new
+        # account quota of 10 refuses any reservation. Launches need none to be correct: a
+        # duplicate event gets the same run id, and the registry's conditional put lets one
+        # of any concurrent deliveries launch (training/launcher.py, launch).
+        if reserved_concurrency:
+            cfn_launcher = launcher.node.default_child
+            assert isinstance(cfn_launcher, lambda_.CfnFunction)  # noqa: S101 - the L2's child
+            cfn_launcher.reserved_concurrent_executions = reserved_concurrency
         registry.grant(launcher, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
         account = cdk.Aws.ACCOUNT_ID
         launch = iam.Policy(
@@ -97,9 +112,24 @@ class TrainingTrigger(Construct):
                 iam.PolicyStatement(
                     sid="NewInstancesAndVolumes",
                     actions=["ec2:RunInstances", "ec2:CreateTags"],
-                    resources=[
-                        ec2_arn(kind, "*") for kind in ("instance", "volume", "network-interface")
-                    ],
+                    resources=[ec2_arn(kind, "*") for kind in _CREATED_BY_RUN_INSTANCES],
+                ),
+                # A Spot launch is authorized against its spot-instances-request too. No
+                # CreateTags on it: nothing tags Spot requests on create (EC2 User Guide, "Tag
+                # Spot Instance requests"), neither RunInstances nor the launch templates.
+                iam.PolicyStatement(
+                    sid="NewSpotRequests",
+                    actions=["ec2:RunInstances"],
+                    resources=[ec2_arn(_SPOT_REQUEST, "*")],
+                ),
+                # The first Spot request in an account creates AWSServiceRoleForEC2Spot with the
+                # caller's rights; without this it fails with
+                # AuthFailure.ServiceLinkedRoleCreationNotPermitted. Only that role, only Spot's.
+                iam.PolicyStatement(
+                    sid="CreateSpotServiceLinkedRole",
+                    actions=["iam:CreateServiceLinkedRole"],
+                    resources=[f"arn:{cdk.Aws.PARTITION}:iam::{account}:{_SPOT_ROLE}"],
+                    conditions={"StringLike": {"iam:AWSServiceName": _SPOT_SERVICE}},
                 ),
                 iam.PolicyStatement(
                     sid="OwnAmisOnly",
@@ -133,7 +163,7 @@ class TrainingTrigger(Construct):
                     reason="RunInstances creates this resource, so its id does not exist yet; the "
                     "launch template, subnets and security group it may use are named.",
                 )
-                for kind in ("instance", "volume", "network-interface")
+                for kind in (*_CREATED_BY_RUN_INSTANCES, _SPOT_REQUEST)
             ),
             cdk.Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{_NAG_EC2}::image/*]",

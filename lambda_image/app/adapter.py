@@ -3,9 +3,15 @@
 Mangum raises on an event it cannot read (not an object, a key missing, a value of the wrong
 type, bad base64), which Lambda reports as a function error and API Gateway as a 502. Here a
 few type checks run first and name what is wrong, the decoding errors Mangum can still raise
-are caught, and either way the caller gets a 400 in the API's error shape. On a well-formed
-event the checks cost under a microsecond. (Oversized headers are the app's to refuse, with
-its other request limits: see app/middleware.py.)
+while it reads the event are caught, and either way the caller gets a 400 in the API's error
+shape. On a well-formed event the checks cost under a microsecond. (Oversized headers are the
+app's to refuse, with its other request limits: see app/middleware.py.)
+
+Only reading the event is the caller's fault. An exception from running the app or turning its
+answer into Lambda's response is ours: it propagates, so Lambda counts a function error (the
+Errors alarm and the canary's guard see it) and API Gateway answers 502. Caught as a 400, it
+would count as a client error that no alarm watches. (An exception inside the app is already
+Mangum's 500.)
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 from mangum import Mangum
+from mangum.protocols import HTTPCycle
+from mangum.types import LambdaHandler as EventHandler
+from mangum.types import Scope
 from pydantic_core import to_json
 
 from app.errors import error_body
@@ -26,7 +35,7 @@ LambdaHandler = Callable[[Any, Any], dict[str, Any]]
 
 # What Mangum raises while turning a malformed event into an ASGI request: a missing key, a
 # value of the wrong type, undecodable base64 or text (binascii.Error and UnicodeError are
-# ValueErrors). The app's own failures never get here: Mangum answers them with a 500.
+# ValueErrors). Caught only around that step (`_read`), never around the app's run.
 _DECODING_ERRORS = (KeyError, TypeError, AttributeError, ValueError)
 _KINDS: dict[type, tuple[str, str]] = {
     str: ("a string", "string_type"),
@@ -118,6 +127,18 @@ def _undecodable(exc: Exception) -> Refusal:
     return Refusal(400, "event", msg, "invalid_event")
 
 
+def _read(
+    adapter: Mangum, event: dict[str, Any], context: Any
+) -> tuple[EventHandler, Scope, bytes]:
+    """Mangum's reading of `event`: its handler for the event type, the ASGI scope, the body.
+
+    The first half of `Mangum.__call__` (with lifespan off), apart so that only its errors are
+    the event's; the scope and body are properties, computed here once.
+    """
+    request = adapter.infer(event, context)
+    return request, request.scope, request.body
+
+
 def build_handler(app: FastAPI) -> LambdaHandler:
     """The Lambda handler for `app`: Mangum for sound events, a 4xx for anything else."""
     adapter = Mangum(app, lifespan="off")
@@ -149,11 +170,13 @@ def build_handler(app: FastAPI) -> LambdaHandler:
     def handler(event: Any, context: Any) -> dict[str, Any]:
         """Lambda entry point: serve an API Gateway event, refuse anything else with a 4xx."""
         problem = event_problem(event)
-        if problem is None:
-            try:
-                return adapter(event, context)
-            except _DECODING_ERRORS as exc:
-                problem = _undecodable(exc)
-        return refuse(problem, context)
+        if problem is not None:
+            return refuse(problem, context)
+        try:
+            request, scope, body = _read(adapter, event, context)
+        except _DECODING_ERRORS as exc:
+            return refuse(_undecodable(exc), context)
+        # The second half of Mangum.__call__: run the app, shape its answer. Not caught.
+        return request(HTTPCycle(scope, body)(app))
 
     return handler

@@ -124,8 +124,9 @@ class ModelInfo(BaseModel):
     estimator: Estimator
     classes: list[str] = Field(examples=[["setosa", "versicolor", "virginica"]])
     feature_names: list[str]
-    libraries: dict[str, str]
-    created_at: str = Field(examples=["2026-11-27T15:21:52Z"])
+    libraries: dict[str, str] = Field(
+        examples=[{"numpy": "2.4.6", "scikit-learn": "1.9.1", "scipy": "1.17.1"}]
+    )
     dataset: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     training: dict[str, Any] | None = None

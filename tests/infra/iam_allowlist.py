@@ -28,6 +28,20 @@ XRAY = {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 
 ALLOWED = (
     _w(
+        "*-api/Promotion/Watcher/Role/DefaultPolicy/Resource",
+        {"lambda:GetFunction"},
+        "<ServingFunction*.Arn>:*",
+        "Reads the image of the version the alias serves again after a failed deployment, to "
+        "point $LATEST back at it; versions are numbered by each deploy and promotion.",
+    ),
+    _w(
+        "*-api/Release/Releaser/Role/DefaultPolicy/Resource",
+        {"lambda:GetAlias", "lambda:GetFunction", "lambda:GetFunctionConfiguration"},
+        "<ServingFunction*.Arn>:*",
+        "Reads of the serving function's own alias and versions (which version the alias "
+        "serves, whether the new version is active and runs this deploy's image).",
+    ),
+    _w(
         "*/Role/DefaultPolicy/Resource",
         XRAY,
         "*",
@@ -75,6 +89,13 @@ ALLOWED = (
         "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*",
         "RunInstances creates the instance, its volume and network interface, whose ids do not "
         "exist yet; the launch templates, subnets and security group are named.",
+    ),
+    _w(
+        "*-pipeline/Training/LaunchTrainers/Resource",
+        {"ec2:RunInstances"},
+        "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:spot-instances-request/*",
+        "A Spot RunInstances creates its Spot Instance request, whose id does not exist yet; "
+        "RunInstances only (nothing tags Spot requests), the template and subnets are named.",
     ),
     _w(
         "*-pipeline/Training/LaunchTrainers/Resource",

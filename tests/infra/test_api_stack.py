@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from cdk_app.application import SERVING_DIR, BuiltApp
+from cdk_app.application import BuiltApp
 from cdk_app.constructs.cdn import ORIGIN_READ_TIMEOUT_SECONDS
 from lambda_image.app.settings import Settings
 from tests.support import build_app
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed cache policy id
-LIVE_IMAGE = "{{resolve:ssm:/iris-ml-dev/serving/live-image-uri}}"
 
 
 def resources(template: Template, type_: str) -> dict[str, dict[str, Any]]:
@@ -54,14 +52,16 @@ def distribution(template: Template) -> dict[str, Any]:
 # --- the function ------------------------------------------------------------------------------
 
 
-def test_function_runs_the_image_the_live_pointer_names(templates: dict[str, Template]) -> None:
+def test_function_runs_the_image_asset_this_deploy_built(templates: dict[str, Template]) -> None:
     _, fn = serving_function(templates["api"])
     props = fn["Properties"]
-    assert props["Code"] == {"ImageUri": LIVE_IMAGE}
+    uri = json.dumps(props["Code"]["ImageUri"])
+    assert "cdk-hnb659fds-container-assets-123456789012-eu-west-1:" in uri
     assert props["Architectures"] == ["arm64"]
     assert props["MemorySize"] == 1024
     assert props["Timeout"] == 10
-    assert props["ReservedConcurrentExecutions"] == 10
+    # New accounts have a concurrency quota of 10 and must keep 100 unreserved: none by default.
+    assert "ReservedConcurrentExecutions" not in props
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Environment"]["Variables"]["MAX_INSTANCES"] == "1000"
     assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "IrisML"
@@ -88,59 +88,19 @@ def test_function_knobs_come_from_config(tmp_path: Path) -> None:
     assert props["Architectures"] == ["x86_64"]
 
 
-def test_live_pointer_is_written_once_then_left_to_promotion(
-    templates: dict[str, Template],
-) -> None:
-    calls = [
-        r
-        for r in resources(templates["api"], "Custom::AWS").values()
-        if "putParameter" in json.dumps(r)
-    ]
-    [pointer] = calls
-    for phase in ("Create", "Update"):
-        parts = pointer["Properties"][phase]["Fn::Join"][1]
-        call = json.loads(
-            "".join(p if isinstance(p, str) else '"TOKEN"' for p in parts).replace(
-                '""TOKEN""', '"TOKEN"'
-            )
-        )
-        assert call["action"] == "putParameter"
-        assert call["parameters"]["Name"] == "/iris-ml-dev/serving/live-image-uri"
-        assert call["parameters"]["Overwrite"] is False
-        assert call["ignoreErrorCodesMatching"] == "ParameterAlreadyExists"
-
-
-def test_live_alias_points_at_a_version_published_once(templates: dict[str, Template]) -> None:
+def test_live_alias_is_never_moved_by_cloudformation(templates: dict[str, Template]) -> None:
+    """The alias names version 1 for ever; the release resource and promotion move it."""
     api = templates["api"]
     alias = one(api, "AWS::Lambda::Alias")
     assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionVersion"] == "1"
     [version_id] = resources(api, "AWS::Lambda::Version")
-    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
-    # Its version changes go through CodeDeploy, never straight from CloudFormation.
+    assert version_id in alias["DependsOn"]
     update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
     assert set(update) == {"ApplicationName", "DeploymentGroupName"}
-
-
-def test_no_drift_a_redeploy_with_a_new_image_serves_the_same_model(
-    built: BuiltApp, tmp_path: Path
-) -> None:
-    # Another lambda_image/ (another asset hash), as after editing the serving code.
-    changed = tmp_path / "lambda_image"
-    shutil.copytree(SERVING_DIR, changed, ignore=shutil.ignore_patterns("__pycache__"))
-    main = changed / "app" / "main.py"
-    main.write_text(main.read_text() + "\n# a change\n")
-    again = build_app(tmp_path / "out", serving_dir=changed)
-    before = Template.from_stack(built.api).to_json()["Resources"]
-    after = Template.from_stack(again.api).to_json()["Resources"]
-    assert before.keys() == after.keys()
-    differing = {k for k in before if before[k] != after[k]}
-    # Only the one-time pointer seed mentions the new asset; it never runs again after create.
-    assert all(before[k]["Type"] == "Custom::AWS" for k in differing), differing
-    assert len(differing) == 1
-    for type_ in ("AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias"):
-        for logical_id, resource in before.items():
-            if resource["Type"] == type_:
-                assert after[logical_id] == resource, logical_id
+    version = resources(api, "AWS::Lambda::Version")[version_id]
+    # Replaced versions stay: the alias may still route to one, and rollbacks need them.
+    assert version["DeletionPolicy"] == version["UpdateReplacePolicy"] == "Retain"
 
 
 # --- REST API ---------------------------------------------------------------------------------
@@ -408,10 +368,14 @@ def test_promoter_and_watcher_are_wired(templates: dict[str, Template]) -> None:
         for r in resources(api, "AWS::Lambda::Function").values()
         if r["Properties"].get("Handler", "").startswith("training.")
     }
-    assert set(handlers) == {"training.promoter.handler", "training.promoter.deployment_handler"}
+    assert set(handlers) == {
+        "training.promoter.handler",
+        "training.promoter.deployment_handler",
+        "training.release.handler",
+    }
     for env in handlers.values():
         assert env["ALIAS_NAME"] == "live"
-        assert env["LIVE_IMAGE_PARAMETER"] == "/iris-ml-dev/serving/live-image-uri"
+        assert env["LIVE_MODEL_PARAMETER"] == "/iris-ml-dev/serving/live-model-version"
         assert {
             "FUNCTION_NAME",
             "CODEDEPLOY_APPLICATION",
@@ -422,4 +386,4 @@ def test_promoter_and_watcher_are_wired(templates: dict[str, Template]) -> None:
 
 def test_outputs(templates: dict[str, Template]) -> None:
     outputs = set(templates["api"].find_outputs("*"))
-    assert {"Url", "ApiId", "FunctionName", "DistributionId", "LiveImageParameter"} <= outputs
+    assert {"Url", "ApiId", "FunctionName", "DistributionId", "RuntimeImageParameter"} <= outputs

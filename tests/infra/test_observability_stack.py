@@ -77,7 +77,8 @@ def test_the_alarm_set(templates: dict[str, Template]) -> None:
     assert single("FunctionErrors") == ("Errors", "Sum", 1)
     assert single("FunctionThrottles") == ("Throttles", "Sum", 1)
     assert single("FunctionDurationP99") == ("Duration", "p99", 8000)  # 80% of 10 s
-    assert single("FunctionConcurrency") == ("ConcurrentExecutions", "Maximum", 8)  # 80% of 10
+    # No reservation by default (new accounts cannot reserve any), so no concurrency alarm.
+    assert "FunctionConcurrency" not in alarms
     for queue in ("Registrar", "Launcher", "Monitor", "Promoter", "Watcher"):
         assert single(f"{queue}DeadLetters") == ("ApproximateNumberOfMessagesVisible", "Maximum", 1)
     for name, expression, threshold in (
@@ -102,13 +103,14 @@ def test_thresholds_come_from_config(tmp_path: Path) -> None:
         tmp_path,
         api_5xx_rate_percent=5,
         latency_p99_threshold_ms=800,
-        reserved_concurrency=0,
+        reserved_concurrency=10,
         retrain_every_days=3,
     )
     alarms = alarms_by_id(Template.from_stack(built.observability))
     assert alarms["Api5xxRate"]["Threshold"] == 5
     assert alarms["ApiLatencyP99"]["Threshold"] == 800
-    assert "FunctionConcurrency" not in alarms
+    concurrency = alarms["FunctionConcurrency"]
+    assert (concurrency["MetricName"], concurrency["Threshold"]) == ("ConcurrentExecutions", 8)
     stale = alarms["NoRecentTraining"]
     assert (stale["Threshold"], stale["ComparisonOperator"]) == (1, "LessThanThreshold")
     assert (stale["Period"], stale["EvaluationPeriods"]) == (86400, 4)

@@ -247,6 +247,10 @@ def test_trainer_role_is_limited_to_its_job(templates: dict[str, Template]) -> N
             "ecr:InitiateLayerUpload",
             "ecr:PutImage",
             "ecr:UploadLayerPart",
+            # Pulls the deployed serving runtime its model images are built FROM.
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+            "ssm:GetParameter",
             "dynamodb:ConditionCheckItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -256,6 +260,8 @@ def test_trainer_role_is_limited_to_its_job(templates: dict[str, Template]) -> N
     )
     wildcards = [s for s in granted if s["Resource"] == "*"]
     assert [s["Action"] for s in wildcards] == ["ecr:GetAuthorizationToken"]
+    [runtime] = [s for s in granted if s.get("Sid") == "PullTheServingRuntime"]
+    assert "cdk-hnb659fds-container-assets-" in json.dumps(runtime["Resource"])
     role = only(
         templates["pipeline"],
         "AWS::IAM::Role",
@@ -290,7 +296,7 @@ def test_launcher_gets_everything_it_needs_from_config(templates: dict[str, Temp
         pipeline, "AWS::Lambda::Function", {"Description": Match.string_like_regexp("^Starts")}
     )
     props = launcher["Properties"]
-    assert props["ReservedConcurrentExecutions"] == 1
+    # Reserved concurrency (none by default): tests/infra/test_spot_rules.py.
     assert props["Runtime"] == "python3.14"
     assert props["Handler"] == "training.launcher.handler"
     assert props["Architectures"] == ["arm64"]

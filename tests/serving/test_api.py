@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.model import KnnModel
+from app.schemas import ModelInfo
 from app.settings import Settings
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -228,6 +231,27 @@ def test_model_metadata(client: TestClient, model: KnnModel) -> None:
     assert body["model_version"] == model.version
     assert body["estimator"]["params"]["n_neighbors"] == 3
     assert body["classes"] == ["setosa", "versicolor", "virginica"]
+
+
+def test_model_metadata_is_the_documented_shape(client: TestClient) -> None:
+    """GET /model holds ModelInfo's keys (docs/model-artifact.md) and no run facts."""
+    body = client.get("/model").json()
+    documented = ModelInfo.model_fields
+    required = {name for name, field in documented.items() if field.is_required()}
+    assert required <= set(body) <= set(documented)
+    assert "created_at" not in body
+    assert set(body["libraries"]) == {"numpy", "scikit-learn", "scipy"}
+
+
+def test_an_older_export_with_its_export_time_still_serves(model_dir: Path, tmp_path: Path) -> None:
+    older = tmp_path / "model"
+    shutil.copytree(model_dir, older)
+    metadata = json.loads((older / "metadata.json").read_text())
+    metadata["created_at"] = "2026-11-27T15:21:52Z"
+    metadata["libraries"]["python"] = "3.11.7"
+    (older / "metadata.json").write_text(json.dumps(metadata))
+    with TestClient(create_app(Settings(model_dir=older))) as old_client:
+        assert old_client.get("/model").json()["created_at"] == "2026-11-27T15:21:52Z"
 
 
 def test_openapi_and_docs(client: TestClient) -> None:

@@ -22,6 +22,9 @@ from tests.training.fakes import (
     LIVE_PARAMETER,
     PROMOTION_ENV,
     REPOSITORY,
+    RUNTIME_PARAMETER,
+    RUNTIME_REPOSITORY,
+    SEED_MODEL,
     TABLE,
     FakeImds,
     PromotionWorld,
@@ -99,6 +102,21 @@ def ecr(aws: None) -> ECRClient:
 
 
 @pytest.fixture
+def runtime(ecr: ECRClient) -> str:
+    """The serving runtime image on moto, and the SSM parameter naming it; its URI by digest."""
+    ecr.create_repository(repositoryName=RUNTIME_REPOSITORY)
+    manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
+    digest = ecr.put_image(
+        repositoryName=RUNTIME_REPOSITORY, imageManifest=manifest, imageTag="bb64778edee2"
+    )["image"]["imageId"]["imageDigest"]
+    uri = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{RUNTIME_REPOSITORY}"
+    boto3.client("ssm").put_parameter(
+        Name=RUNTIME_PARAMETER, Value=f"{uri}:bb64778edee2", Type="String"
+    )
+    return f"{uri}@{digest}"
+
+
+@pytest.fixture
 def ec2(aws: None) -> EC2Client:
     """An EC2 client on moto."""
     return boto3.client("ec2")
@@ -118,11 +136,12 @@ def runner() -> RecordingRunner:
 
 @pytest.fixture
 def build_context(tmp_path: Path) -> Path:
-    """A serving-image build context: a Dockerfile and an app/ folder."""
+    """A model image's build context as the trainer gets it: model.Dockerfile alone."""
     context = tmp_path / "build"
-    (context / "app").mkdir(parents=True)
-    (context / "Dockerfile").write_text("FROM public.ecr.aws/lambda/python:3.13\n")
-    (context / "app" / "__init__.py").write_text("")
+    context.mkdir(parents=True)
+    (context / "model.Dockerfile").write_text(
+        "ARG SERVING_RUNTIME\nFROM ${SERVING_RUNTIME}\nCOPY model/ ${LAMBDA_TASK_ROOT}/model/\n"
+    )
     return context
 
 
@@ -134,6 +153,7 @@ def settings(build_context: Path) -> PipelineSettings:
             "REGISTRY_TABLE": TABLE,
             "REPOSITORY_URI": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}",
             "BUILD_CONTEXT": str(build_context),
+            "RUNTIME_IMAGE_PARAMETER": RUNTIME_PARAMETER,
             "AWS_REGION": REGION,
             "MIN_ACCURACY": "0.9",
             "ACCURACY_TOLERANCE": "0.02",
@@ -163,7 +183,7 @@ def world(registry: Registry, clock: StepClock) -> Iterator[PromotionWorld]:
     )
     lambda_client.create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion="1")
     ssm = boto3.client("ssm")
-    ssm.put_parameter(Name=LIVE_PARAMETER, Value=BOOTSTRAP_IMAGE, Type="String")
+    ssm.put_parameter(Name=LIVE_PARAMETER, Value=SEED_MODEL, Type="String")
     ecr = boto3.client("ecr")
     ecr.create_repository(
         repositoryName=REPOSITORY,

@@ -123,6 +123,9 @@ class RecordingRunner:
     block: tuple[str, ...] = ()
     fail: tuple[str, ...] = ()
     on_call: Callable[[list[str]], None] | None = None
+    # Where a push lands (moto's ECR), and the manifest media type the "registry" stores.
+    registry: Any = None
+    media_type: str = "application/vnd.docker.distribution.manifest.v2+json"
 
     def __call__(
         self,
@@ -145,6 +148,12 @@ class RecordingRunner:
         stdout = ""
         if args[1] == "push":
             tag = args[2].rsplit(":", 1)[1]
+            if self.registry is not None:
+                repository = args[2].rsplit(":", 1)[0].partition("/")[2]
+                body = {**json.loads(manifest(tag)), "mediaType": self.media_type}
+                self.registry.put_image(
+                    repositoryName=repository, imageManifest=json.dumps(body), imageTag=tag
+                )
             stdout = (
                 "The push refers to repository [...]\n"
                 f"5f70bf18a086: Pushed\n{tag}: digest: {self.digest} size: 1780\n"
@@ -163,7 +172,7 @@ class RecordingRunner:
 
 FUNCTION = "iris-ml-dev-api-ServingFunction"
 ALIAS = "live"
-LIVE_PARAMETER = "/iris-ml-dev/serving/live-image"
+LIVE_PARAMETER = "/iris-ml-dev/serving/live-model-version"
 APPLICATION = "iris-ml-dev-api-PromotionApplication"
 GROUP = "iris-ml-dev-api-PromotionCanary"
 DISTRIBUTION = "E2QWRUHAPOMQZL"
@@ -173,12 +182,17 @@ BOOTSTRAP_IMAGE = (
     f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/cdk-hnb659fds-container-assets-"
     f"{ACCOUNT}-eu-west-1:0f3e5d3b8c1a"
 )
+# The serving runtime the api stack's last deploy shipped: a CDK asset in the bootstrap repository.
+RUNTIME_REPOSITORY = f"cdk-hnb659fds-container-assets-{ACCOUNT}-eu-west-1"
+RUNTIME_PARAMETER = "/iris-ml-dev/serving/runtime-image-uri"
 V1, V2, V3 = "111111111111", "222222222222", "333333333333"
+# The model the first deploy baked into BOOTSTRAP_IMAGE (the live-model parameter's seed).
+SEED_MODEL = "d0b97dd6ede2"
 PROMOTION_ENV = {
     "REGISTRY_TABLE": TABLE,
     "FUNCTION_NAME": FUNCTION,
     "ALIAS_NAME": ALIAS,
-    "LIVE_IMAGE_PARAMETER": LIVE_PARAMETER,
+    "LIVE_MODEL_PARAMETER": LIVE_PARAMETER,
     "CODEDEPLOY_APPLICATION": APPLICATION,
     "DEPLOYMENT_GROUP": GROUP,
     "DISTRIBUTION_ID": DISTRIBUTION,
@@ -188,12 +202,15 @@ STACK_OUTPUTS = {
     "iris-ml-dev-api": {
         "FunctionName": FUNCTION,
         "DistributionId": DISTRIBUTION,
-        "LiveImageParameter": LIVE_PARAMETER,
         "CodeDeployApplication": APPLICATION,
         "DeploymentGroup": GROUP,
         "Url": "https://d111111abcdef8.cloudfront.net",
     },
-    "iris-ml-dev-pipeline": {"RegistryTableName": TABLE, "RepositoryUri": REPOSITORY_URI},
+    "iris-ml-dev-pipeline": {
+        "RegistryTableName": TABLE,
+        "RepositoryUri": REPOSITORY_URI,
+        "LiveModelParameter": LIVE_PARAMETER,
+    },
 }
 
 Calls = list[tuple[str, dict[str, Any]]]
@@ -343,7 +360,7 @@ class PromotionWorld:
             ExpressionAttributeValues={":live": "live"},
         )
         services.ssm.put_parameter(
-            Name=LIVE_PARAMETER, Value=self.uri(model_version), Type="String", Overwrite=True
+            Name=LIVE_PARAMETER, Value=model_version, Type="String", Overwrite=True
         )
         services.ecr.put_image(
             repositoryName=REPOSITORY,
@@ -361,6 +378,7 @@ class PromotionWorld:
         target: str,
         description: str,
         config: str | None = None,
+        rollback: bool = False,
     ) -> None:
         """CodeDeploy answers one CreateDeployment with these exact parameters."""
         expected: dict[str, Any] = {
@@ -375,6 +393,10 @@ class PromotionWorld:
         }
         if config is not None:
             expected["deploymentConfigName"] = config
+        if rollback:
+            # A rollback must not be stopped by the guard alarms that usually called for it.
+            expected["overrideAlarmConfiguration"] = {"enabled": False, "alarms": []}
+            expected["autoRollbackConfiguration"] = {"enabled": False}
         self.codedeploy.add_response("create_deployment", {"deploymentId": deployment_id}, expected)
 
     def expect_get_deployment(

@@ -49,14 +49,25 @@ def test_ecr_login_passes_the_token_on_stdin_to_the_proxy_host(
 def test_build_and_push_command_lines(runner: RecordingRunner, tmp_path: Path) -> None:
     docker = DockerCli(run=runner, executable="/usr/bin/docker")
     docker.build(tmp_path, IMAGE, "linux/amd64")
+    docker.build(
+        tmp_path,
+        IMAGE,
+        "linux/amd64",
+        dockerfile="model.Dockerfile",
+        build_args={"SERVING_RUNTIME": "repo@sha256:" + "ab" * 32},
+    )
     digest = docker.push(IMAGE)
     assert runner.argvs == [
+        ["/usr/bin/docker", "build", "--platform", "linux/amd64", "-t", IMAGE, str(tmp_path)],
         [
             "/usr/bin/docker",
             "build",
             "--platform",
             "linux/amd64",
-            "--pull",
+            "-f",
+            str(tmp_path / "model.Dockerfile"),
+            "--build-arg",
+            "SERVING_RUNTIME=repo@sha256:" + "ab" * 32,
             "-t",
             IMAGE,
             str(tmp_path),
@@ -150,11 +161,12 @@ def test_local_build_copies_the_context_and_digests_its_files(
     build.login("registry.example", "AWS", "password")
     build.build(build_context, IMAGE, "linux/arm64")
     copy = tmp_path / "out" / IMAGE.replace("/", "_").replace(":", "_")
-    assert (copy / "Dockerfile").read_bytes() == (build_context / "Dockerfile").read_bytes()
+    dockerfile = "model.Dockerfile"
+    assert (copy / dockerfile).read_bytes() == (build_context / dockerfile).read_bytes()
     digest = build.push(IMAGE)
     assert digest == context_digest(build_context)
     assert digest.startswith("sha256:")
     assert len(digest) == len("sha256:") + 64
-    (build_context / "app" / "__init__.py").write_text("# changed\n")
+    (build_context / dockerfile).write_text("# changed\n")
     assert context_digest(build_context) != digest
     assert build.logins == ["registry.example"]

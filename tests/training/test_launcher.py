@@ -278,7 +278,7 @@ def test_another_error_stops_at_once_and_fails_the_run(
     ec2 = boto3.client("ec2")
     with Stubber(ec2) as stubber:
         _stub_attempt(stubber, network, 0, "m7g.large", error="InsufficientInstanceCapacity")
-        _stub_attempt(stubber, network, 0, "c7g.large", error="UnauthorizedOperation")
+        _stub_attempt(stubber, network, 0, "c7g.large", error="InvalidParameterValue")
         answer = handle(
             load_event("s3_object_created"),
             make_settings(network),
@@ -288,8 +288,10 @@ def test_another_error_stops_at_once_and_fails_the_run(
         )
         stubber.assert_no_pending_responses()
     assert answer["status"] == "failed"
-    assert answer["reason"].startswith("EC2 refused the launch; attempts: spot m7g.large")
-    assert "UnauthorizedOperation: UnauthorizedOperation here" in answer["reason"]
+    assert answer["reason"].startswith(
+        "EC2 refused the launch (InvalidParameterValue); attempts: spot m7g.large"
+    )
+    assert "InvalidParameterValue: InvalidParameterValue here" in answer["reason"]
 
 
 def test_the_handler_reads_its_settings_from_the_environment(

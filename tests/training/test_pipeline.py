@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from mypy_boto3_ecr import ECRClient
@@ -87,6 +88,7 @@ class Harness:
     runner: RecordingRunner
     clock: StepClock
     build_context: Path
+    runtime: str
 
     def start(self, run_id: str = RUN_ID) -> None:
         """Record the run as the launcher does."""
@@ -103,6 +105,7 @@ class Harness:
             registry=self.registry,
             s3=s3 or self.s3,
             ecr=self.ecr,
+            ssm=boto3.client("ssm"),
             docker=DockerCli(run=self.runner),
             imds=self.imds,
             clock=self.clock,
@@ -149,8 +152,10 @@ def harness(
     runner: RecordingRunner,
     clock: StepClock,
     build_context: Path,
+    runtime: str,
 ) -> Harness:
-    return Harness(settings, registry, s3, ecr, imds, runner, clock, build_context)
+    runner.registry = ecr
+    return Harness(settings, registry, s3, ecr, imds, runner, clock, build_context, runtime)
 
 
 def run_of(harness: Harness, run_id: str = RUN_ID) -> Any:
@@ -175,12 +180,17 @@ def test_a_new_dataset_version_becomes_a_registered_image(harness: Harness) -> N
     image = f"{REPOSITORY_URI}:{tag}"
     assert harness.runner.argvs == [
         ["docker", "login", "--username", "AWS", "--password-stdin", REGISTRY_HOST],
+        # FROM the deployed serving runtime, pinned by digest: no base image from the public
+        # registry, no package index, the runtime `cdk deploy` shipped byte for byte.
         [
             "docker",
             "build",
             "--platform",
             "linux/arm64",
-            "--pull",
+            "-f",
+            str(harness.build_context / "model.Dockerfile"),
+            "--build-arg",
+            f"SERVING_RUNTIME={harness.runtime}",
             "-t",
             image,
             str(harness.build_context),
@@ -234,12 +244,10 @@ def test_a_manual_run_without_a_launcher_record_is_created(harness: Harness) -> 
 def test_a_rerun_reuses_the_image_already_in_ecr(harness: Harness) -> None:
     upload(harness.s3)
     first = harness.run("20261127T150000Z-00000001")
-    manifest = json.dumps(
-        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}
-    )
-    pushed = harness.ecr.put_image(
-        repositoryName=REPOSITORY, imageManifest=manifest, imageTag=f"v2-{first.model_version}"
-    )["image"]["imageId"]["imageDigest"]
+    # The first run's push put the image in (moto's) ECR.
+    pushed = harness.ecr.describe_images(
+        repositoryName=REPOSITORY, imageIds=[{"imageTag": f"v2-{first.model_version}"}]
+    )["imageDetails"][0]["imageDigest"]
     harness.runner.calls.clear()
 
     second = harness.run("20261127T150000Z-00000002")
@@ -536,6 +544,7 @@ def _environ(build_context: Path) -> dict[str, str]:
         "REGISTRY_TABLE": "registry",
         "REPOSITORY_URI": REPOSITORY_URI,
         "BUILD_CONTEXT": str(build_context),
+        "RUNTIME_IMAGE_PARAMETER": "/iris-ml-dev/serving/runtime-image-uri",
         "AWS_REGION": "eu-west-1",
         "MIN_ACCURACY": "0.9",
         "ACCURACY_TOLERANCE": "0.02",
@@ -556,7 +565,7 @@ def test_settings_come_from_the_environment(build_context: Path) -> None:
     [
         ("REGISTRY_TABLE", None, "REGISTRY_TABLE is not set"),
         ("REPOSITORY_URI", "iris-models", "REPOSITORY_URI must be an ECR repository URI"),
-        ("BUILD_CONTEXT", "/nonexistent", "BUILD_CONTEXT must name the serving image's"),
+        ("BUILD_CONTEXT", "/nonexistent", "BUILD_CONTEXT must name the model image's"),
         ("MIN_ACCURACY", "1.5", "MIN_ACCURACY must be a number in [0, 1]"),
         ("ACCURACY_TOLERANCE", "", "ACCURACY_TOLERANCE is not set"),
         ("TIME_LIMIT_MINUTES", "soon", "TIME_LIMIT_MINUTES must be an integer"),
@@ -574,3 +583,68 @@ def test_a_bad_setting_names_its_variable(
         environ[name] = value
     with pytest.raises(SettingsError, match=message.replace("[", r"\[").replace("]", r"\]")):
         PipelineSettings.from_env(environ)
+
+
+# What the trainer pushes must be an image Lambda runs, built on the deployed runtime.
+
+
+def test_an_image_index_is_refused_before_it_is_registered(harness: Harness) -> None:
+    """Lambda accepts only a single-image manifest, not an image index (manifest list).
+
+    AWS Lambda, "Create a Lambda function using a container image"
+    (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html): container images must
+    use the Docker image manifest V2 schema 2 or the OCI image manifest; buildx with the
+    containerd store adds provenance attestations and pushes an OCI image index instead
+    (https://docs.docker.com/build/metadata/attestations/#attestation-storage).
+    """
+    upload(harness.s3)
+    harness.start()
+    harness.runner.media_type = "application/vnd.oci.image.index.v1+json"
+    outcome = harness.run()
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    assert outcome.reason.startswith("manifest check failed: ECR stored v2-")
+    assert "application/vnd.oci.image.index.v1+json" in outcome.reason
+    assert "BUILDX_NO_DEFAULT_ATTESTATIONS=1" in outcome.reason
+    # A model image Lambda would refuse is never recorded as a candidate.
+    model = harness.registry.get_model(str(outcome.model_version))
+    assert model is None or model.status != "candidate"
+
+
+def test_without_a_deployed_serving_runtime_the_run_fails_saying_what_to_deploy(
+    harness: Harness,
+) -> None:
+    upload(harness.s3)
+    harness.start()
+    boto3.client("ssm").delete_parameter(Name=harness.settings.runtime_image_parameter)
+    outcome = harness.run()
+    assert outcome.status == "failed"
+    assert outcome.reason == (
+        "serving runtime lookup failed: SSM parameter /iris-ml-dev/serving/runtime-image-uri is "
+        "missing: deploy the api stack (make deploy), whose serving runtime every model image "
+        "is built on"
+    )
+    assert "build" not in harness.runner.subcommands()
+
+
+@pytest.mark.fault
+def test_a_registry_error_before_the_run_is_running_is_recorded_as_its_end(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AWS error in the first steps ends the run with its real cause, not "instance ended"."""
+    upload(harness.s3)
+    harness.start()
+
+    def throttled(*_: Any, **__: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "UpdateItem",
+        )
+
+    monkeypatch.setattr(harness.registry, "mark_running", throttled)
+    outcome = harness.run()
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    run = run_of(harness)
+    assert run.status == "failed"
+    assert run.reason == (
+        "could not start the run: ProvisionedThroughputExceededException: slow down"
+    )

@@ -8,11 +8,11 @@ import pytest
 
 from tests.training.fakes import (
     APPLICATION,
-    BOOTSTRAP_IMAGE,
     FUNCTION,
     GROUP,
     LIVE_PARAMETER,
     REPOSITORY,
+    SEED_MODEL,
     TABLE,
     V1,
     V2,
@@ -143,8 +143,9 @@ def test_promote_deploys_through_codedeploy_then_records_and_moves_the_pointers(
         deployment_config=None,
     )
     assert [name for name, _ in world.calls] == [
-        "UpdateFunctionCode",
         "GetFunction",
+        "UpdateFunctionCode",
+        "GetFunctionConfiguration",
         "GetAlias",
         "CreateDeployment",
         "PutParameter",
@@ -153,11 +154,22 @@ def test_promote_deploys_through_codedeploy_then_records_and_moves_the_pointers(
         "BatchGetImage",
         "PutImage",
     ]
-    update, wait, alias, deploy, parameter, get_live, tag_live, get_rollback, tag_rollback = (
-        params for _, params in world.calls
-    )
+    (
+        idle,
+        update,
+        active,
+        alias,
+        deploy,
+        parameter,
+        get_live,
+        tag_live,
+        get_rollback,
+        tag_rollback,
+    ) = (params for _, params in world.calls)
+    # No earlier update in progress first; then the published version itself active.
+    assert idle == {"FunctionName": FUNCTION}
     assert update == {"FunctionName": FUNCTION, "ImageUri": world.uri(V2), "Publish": True}
-    assert wait == {"FunctionName": FUNCTION}
+    assert active == {"FunctionName": FUNCTION, "Qualifier": "3"}
     assert alias == {"FunctionName": FUNCTION, "Name": "live"}
     assert deploy == {
         "applicationName": APPLICATION,
@@ -171,7 +183,7 @@ def test_promote_deploys_through_codedeploy_then_records_and_moves_the_pointers(
     assert world.appspec_of(0) == appspec(current="2", target="3")
     assert parameter == {
         "Name": LIVE_PARAMETER,
-        "Value": world.uri(V2),
+        "Value": V2,
         "Type": "String",
         "Overwrite": True,
     }
@@ -188,7 +200,7 @@ def test_promote_deploys_through_codedeploy_then_records_and_moves_the_pointers(
     # CodeDeploy moves the alias, not promotion.
     lambda_client = world.services.lambda_client
     assert lambda_client.get_alias(FunctionName=FUNCTION, Name="live")["FunctionVersion"] == "2"
-    assert world.parameter() == world.uri(V2)
+    assert world.parameter() == V2
     assert world.tags() == {"live": world.digests[V2], "rollback": world.digests[V1]}
 
     registry = world.registry
@@ -329,7 +341,7 @@ def test_a_promotion_that_loses_the_race_while_publishing_deploys_nothing(
         promote(V2, actor="alice", reason="better", services=world.services)
     assert "CreateDeployment" not in [name for name, _ in world.calls]
     assert world.status_of(V2) == "candidate"
-    assert world.parameter() == world.uri(V1)
+    assert world.parameter() == V1
 
 
 @pytest.mark.fault
@@ -387,6 +399,7 @@ def test_rollback_returns_to_the_rollback_model_all_at_once(seeded: PromotionWor
         target="4",
         description=description("rolled-back", V1, "bob", "p99 latency doubled"),
         config=ALL_AT_ONCE,
+        rollback=True,
     )
     promotion = rollback(actor="bob", reason="p99 latency doubled", services=world.services)
     world.verify()
@@ -407,7 +420,7 @@ def test_rollback_returns_to_the_rollback_model_all_at_once(seeded: PromotionWor
     event = world.registry.promotion_events(1)[0]
     assert (event.type, event.actor, event.reason) == ("rolled-back", "bob", "p99 latency doubled")
     assert (event.detail or {})["deployment_config"] == ALL_AT_ONCE
-    assert world.parameter() == world.uri(V1)
+    assert world.parameter() == V1
     assert world.tags() == {"live": world.digests[V1], "rollback": world.digests[V2]}
 
 
@@ -424,6 +437,7 @@ def test_rollback_to_a_named_model(seeded: PromotionWorld) -> None:
         target="5",
         description=description("rolled-back", V1, "carol", "v2 and v3 drift"),
         config=ALL_AT_ONCE,
+        rollback=True,
     )
     rollback(to=V1, actor="carol", reason="v2 and v3 drift", services=world.services)
     world.verify()
@@ -486,7 +500,7 @@ def test_a_successful_deployment_invalidates_the_cached_predictions(
         D1,
     )
     # The parameter and the tags are set again (a repair), to what they already were.
-    assert world.parameter() == world.uri(V2)
+    assert world.parameter() == V2
     assert world.tags() == {"live": world.digests[V2], "rollback": world.digests[V1]}
 
 
@@ -515,7 +529,7 @@ def test_a_failed_deployment_puts_registry_parameter_and_tags_back(
     )
     assert settlement == Settlement(outcome, D2, V3, reason)
     after = snapshot(world)
-    assert after["parameter"] == before["parameter"] == world.uri(V2)
+    assert after["parameter"] == before["parameter"] == V2
     assert (
         after["tags"]
         == before["tags"]
@@ -576,7 +590,7 @@ def test_a_failed_first_promotion_leaves_no_model_live_and_the_bootstrap_image(
 
     assert world.registry.live() is None
     assert world.registry.pointer_and_revision("live")[1] == 2
-    assert world.parameter() == BOOTSTRAP_IMAGE
+    assert world.parameter() == SEED_MODEL
     assert world.status_of(V1) == "failed"
     # ECR cannot untag without deleting: `live` stays on the failed image until the next move.
     assert world.tags() == {"live": world.digests[V1]}
@@ -640,3 +654,59 @@ def test_status_reports_pointers_models_and_the_newest_promotions(
         (V1, "retired"),
     ]
     assert [e.type for e in report.promotions] == ["deployment-succeeded", "promoted"]
+
+
+@pytest.mark.fault
+def test_a_failed_deployment_points_latest_back_at_the_served_image(
+    seeded: PromotionWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudFormation publishes its versions from $LATEST (AWS::Lambda::Version publishes the
+    function's current code), so $LATEST left on a failed model would be published by the next
+    configuration-only deploy: the watcher points it back at the image the alias serves again.
+    """
+    world = seeded
+    start_promotion(world, V2, D1, current="2", target="3")
+    lambda_client = world.services.lambda_client
+    assert lambda_client.get_function(FunctionName=FUNCTION)["Code"]["ImageUri"] == world.uri(V2)
+    # moto answers every qualified GetFunction with $LATEST's image; Lambda keeps each
+    # version's own. Versions 2 and 3 run V1 and V2 (seed_live and the promotion published them).
+    images = {"2": world.uri(V1), "3": world.uri(V2)}
+    real = lambda_client.get_function
+
+    def get_function(**request: Any) -> Any:
+        if "Qualifier" in request:
+            return {"Code": {"ImageUri": images[request["Qualifier"]]}}
+        return real(**request)
+
+    monkeypatch.setattr(lambda_client, "get_function", get_function)
+    world.expect_get_deployment(D1, "Failed", error=ALARM)
+    world.expect_invalidation(D1)
+    settle_deployment(state_change(D1, "FAILURE"), world.services)
+    world.verify()
+    assert lambda_client.get_function(FunctionName=FUNCTION)["Code"]["ImageUri"] == world.uri(V1)
+
+
+def test_a_rollback_is_not_stopped_by_the_guard_alarms(seeded: PromotionWorld) -> None:
+    """CodeDeploy API Reference, CreateDeployment (https://docs.aws.amazon.com/codedeploy/
+    latest/APIReference/API_CreateDeployment.html), overrideAlarmConfiguration: to deploy a
+    known-good revision while the group's alarms are in ALARM, turn alarm polling off for that
+    deployment (which needs codedeploy:UpdateDeploymentGroup); else the alarm that called for
+    the rollback stops it and CodeDeploy reverts it.
+    """
+    world = seeded
+    start_promotion(world, V2, D1, current="2", target="3")
+    succeed(world, D1)
+    world.calls.clear()
+    world.expect_deployment(
+        D2,
+        current="3",
+        target="4",
+        description=description("rolled-back", V1, "bob", "5xx"),
+        config=ALL_AT_ONCE,
+        rollback=True,
+    )
+    rollback(actor="bob", reason="5xx", services=world.services)
+    world.verify()
+    [(_, request)] = world.calls_to("CreateDeployment")
+    assert request["overrideAlarmConfiguration"] == {"enabled": False, "alarms": []}
+    assert request["autoRollbackConfiguration"] == {"enabled": False}

@@ -43,7 +43,7 @@ def deployed(world: PromotionWorld, monkeypatch: pytest.MonkeyPatch) -> Promotio
             registry_table=TABLE,
             function_name=FUNCTION,
             alias_name="live",
-            live_image_parameter=LIVE_PARAMETER,
+            live_model_parameter=LIVE_PARAMETER,
             codedeploy_application=APPLICATION,
             deployment_group=GROUP,
             distribution_id=DISTRIBUTION,
@@ -78,6 +78,7 @@ def expect_promotion(
     target: str,
     config: str | None = None,
     type_: str = "promoted",
+    rollback: bool = False,
 ) -> None:
     world.expect_deployment(
         deployment_id,
@@ -85,6 +86,7 @@ def expect_promotion(
         target=target,
         description=f"model promotion: {type_} {model} by {CALLER}: {reason}",
         config=config,
+        rollback=rollback,
     )
 
 
@@ -207,6 +209,7 @@ def test_rollback_returns_all_at_once(
         current="3",
         target="4",
         config=ALL_AT_ONCE,
+        rollback=True,
         type_="rolled-back",
     )
     assert main(["rollback"]) == 0
@@ -237,6 +240,7 @@ def test_rollback_to_a_named_model(
         current="2",
         target="3",
         config=ALL_AT_ONCE,
+        rollback=True,
         type_="rolled-back",
     )
     assert main(["rollback", "--to", "444444444444", "--reason", "v4 was fine"]) == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from training.registry import (
     FAILED,
     REJECTED,
     SUCCEEDED,
+    Event,
     ImageRecord,
     ModelRecord,
     Registry,
@@ -102,7 +106,7 @@ def test_start_run_records_launching_and_its_event(registry: Registry) -> None:
         "new data",
         "test",
     )
-    assert event.time == "2026-11-27T14:05:01Z"
+    assert event.time == "2026-11-27T14:05:01.000000Z"
 
 
 @pytest.mark.fault
@@ -341,3 +345,64 @@ def test_a_write_that_keeps_conflicting_surfaces_as_a_conflict(registry: Registr
         with pytest.raises(RegistryConflictError, match="TransactionConflict"):
             start(registry)
         stubber.assert_no_pending_responses()
+
+
+# --- event keys ---------------------------------------------------------------------------------
+
+
+def tokens(*values: str) -> Iterator[str]:
+    """Event key suffixes in the order given."""
+    yield from values
+
+
+def test_two_events_in_one_second_keep_their_order(
+    dynamodb: DynamoDBServiceResource, clock: StepClock
+) -> None:
+    """Sort keys sort by their bytes, so the timestamp alone must order a run's events.
+
+    DynamoDB returns a partition's items "in order of UTF-8 bytes" of a string sort key
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.KeyConditionExpressions.html).
+    With whole seconds, two events of one second were ordered by their random suffix.
+    """
+    suffixes = tokens("ffffffff", "00000000")
+    registry = Registry(TABLE, dynamodb=dynamodb, clock=clock, token=lambda: next(suffixes))
+    start(registry)
+    clock.advance(milliseconds=250)  # same second
+    registry.finish_run(RUN_ID, FAILED, "boom")
+    newest_first = registry.events()
+    assert [event.type for event in newest_first] == ["run-finished", "run-started"]
+    assert [event.time for event in newest_first] == [
+        "2026-11-27T14:05:01.250000Z",
+        "2026-11-27T14:05:01.000000Z",
+    ]
+
+
+def test_event_keys_carry_microseconds_from_the_default_clock(
+    dynamodb: DynamoDBServiceResource,
+) -> None:
+    registry = Registry(TABLE, dynamodb=dynamodb)
+    before = datetime.now(tz=UTC)
+    registry.append_event("run-started", run_id=RUN_ID)
+    [event] = registry.events()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[0-9a-f]{8}", event.sk)
+    assert before <= event.at <= datetime.now(tz=UTC)
+
+
+def test_keys_of_whole_seconds_written_before_still_read_and_sort(
+    dynamodb: DynamoDBServiceResource, registry: Registry, clock: StepClock
+) -> None:
+    table = dynamodb.Table(TABLE)
+    for sk in ("2026-11-27T14:05:00Z#00000001", "2026-11-27T14:05:02Z#00000002"):
+        table.put_item(Item={"pk": "EVENT", "sk": sk, "type": "old", "actor": "test"})
+    clock.advance(microseconds=500_000)  # 14:05:01.5, between the two old events
+    registry.append_event("new")
+    events = registry.events()
+    assert [event.type for event in events] == ["old", "new", "old"]
+    assert [event.at for event in events] == [
+        datetime(2026, 11, 27, 14, 5, 2, tzinfo=UTC),
+        datetime(2026, 11, 27, 14, 5, 1, 500_000, tzinfo=UTC),
+        datetime(2026, 11, 27, 14, 5, 0, tzinfo=UTC),
+    ]
+    assert Event(sk="2026-11-27T14:05:00Z#00000001", type="old", actor="x").time == (
+        "2026-11-27T14:05:00Z"
+    )

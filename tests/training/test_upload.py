@@ -239,6 +239,7 @@ def test_pipeline_reads_its_run_from_the_instance_tags_and_shuts_down_only_when_
     s3: S3Client,
     ecr: Any,
     clock: StepClock,
+    runtime: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -247,6 +248,7 @@ def test_pipeline_reads_its_run_from_the_instance_tags_and_shuts_down_only_when_
         "REGISTRY_TABLE": TABLE,
         "REPOSITORY_URI": settings.repository_uri,
         "BUILD_CONTEXT": str(settings.build_context),
+        "RUNTIME_IMAGE_PARAMETER": settings.runtime_image_parameter,
         "AWS_REGION": "eu-west-1",
         "MIN_ACCURACY": "0.9",
         "ACCURACY_TOLERANCE": "0.02",
@@ -265,7 +267,8 @@ def test_pipeline_reads_its_run_from_the_instance_tags_and_shuts_down_only_when_
         imds = FakeImds(
             tags={"RunId": "20261127T140501Z-1a2b3c4d", "DatasetUri": f"s3://data/{KEY}"}
         )
-        return Services(registry, s3, ecr, DockerCli(run=RecordingRunner()), imds, Host(), clock)
+        docker = DockerCli(run=RecordingRunner(registry=ecr))
+        return Services(registry, s3, ecr, boto3.client("ssm"), docker, imds, Host(), clock)
 
     monkeypatch.setattr(cli_module, "connect_services", connect)
 
