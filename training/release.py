@@ -208,4 +208,4 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
         settings = PromotionSettings.from_env()
         return run_release(properties, PromotionServices.connect(settings, actor=ACTOR))
 
-    return answer(event, act)
+    return answer(event, act, send=send_response)

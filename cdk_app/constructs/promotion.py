@@ -178,6 +178,10 @@ class Promotion(Construct):
             timeout=cdk.Duration.minutes(2),
         )
         stack = cdk.Stack.of(self)
+        # The serving function's logical id, as cdk-nag writes it in a finding id.
+        cfn_function = serving.function.node.default_child
+        assert isinstance(cfn_function, cdk.CfnElement)  # noqa: S101 - the L2's documented child
+        logical = stack.get_logical_id(cfn_function)
         parameter_arn = stack.format_arn(
             service="ssm",
             resource="parameter",
@@ -217,6 +221,22 @@ class Promotion(Construct):
                     resources=[serving.function.function_arn, serving.alias.function_arn],
                 )
             )
+        # CodeDeploy must not shift traffic to a version whose image Lambda is still optimising:
+        # the promoter waits for the published version itself (a qualified ARN) to be active.
+        self.promoter.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WaitForPublishedVersions",
+                actions=["lambda:GetFunctionConfiguration"],
+                resources=[f"{serving.function.function_arn}:*"],
+            )
+        )
+        cdk.Validations.of(self.promoter.role).acknowledge(
+            cdk.Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]",
+                reason="GetFunctionConfiguration of the serving function's own versions, whose "
+                "numbers each promotion creates; read-only.",
+            )
+        )
         self.promoter.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="DeployNewImages",
@@ -285,9 +305,6 @@ class Promotion(Construct):
                 resources=[serving.function.function_arn],
             )
         )
-        cfn_function = serving.function.node.default_child
-        assert isinstance(cfn_function, cdk.CfnElement)  # noqa: S101 - the L2's documented child
-        logical = cdk.Stack.of(self).get_logical_id(cfn_function)
         cdk.Validations.of(self.watcher.role).acknowledge(
             cdk.Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]",

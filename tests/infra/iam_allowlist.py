@@ -35,6 +35,13 @@ ALLOWED = (
         "point $LATEST back at it; versions are numbered by each deploy and promotion.",
     ),
     _w(
+        "*-api/Promotion/Promoter/Role/DefaultPolicy/Resource",
+        {"lambda:GetFunctionConfiguration"},
+        "<ServingFunction*.Arn>:*",
+        "Waits for the version a promotion published to be active before CodeDeploy shifts "
+        "traffic to it; versions are numbered by each promotion.",
+    ),
+    _w(
         "*-api/Release/Releaser/Role/DefaultPolicy/Resource",
         {"lambda:GetAlias", "lambda:GetFunction", "lambda:GetFunctionConfiguration"},
         "<ServingFunction*.Arn>:*",

@@ -499,3 +499,42 @@ def training_modules_imported(imports: str, *, blocked: Sequence[str]) -> list[s
     assert result.returncode == 0, result.stderr
     modules: list[str] = json.loads(result.stdout)
     return modules
+
+
+# IAM: the action of an API call is `<service prefix>:<operation name>` for these services
+# (Service Authorization Reference); every call promotion makes is checked against the roles.
+API_OPERATIONS = {
+    "lambda": {
+        "GetAlias",
+        "GetFunction",
+        "GetFunctionConfiguration",
+        "UpdateFunctionCode",
+        "PublishVersion",
+    },
+    "codedeploy": {"CreateDeployment", "ListDeployments", "GetDeployment"},
+    "ssm": {"GetParameter", "PutParameter"},
+    "ecr": {"BatchGetImage", "PutImage", "DescribeImages"},
+    "cloudfront": {"CreateInvalidation"},
+}
+
+
+def iam_actions(calls: Calls) -> set[str]:
+    """The IAM actions of the recorded calls."""
+    return {
+        f"{prefix}:{operation}"
+        for operation, _ in calls
+        for prefix, operations in API_OPERATIONS.items()
+        if operation in operations
+    }
+
+
+def granted_actions(template: Any, role_logical_id_prefix: str) -> set[str]:
+    """Every action the policies attached to roles whose logical id starts with the prefix."""
+    actions: set[str] = set()
+    for resource in template.find_resources("AWS::IAM::Policy").values():
+        if role_logical_id_prefix not in json.dumps(resource["Properties"]["Roles"]):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            action = statement["Action"]
+            actions.update([action] if isinstance(action, str) else action)
+    return actions

@@ -19,6 +19,8 @@ from tests.training.fakes import (
     V3,
     PromotionWorld,
     appspec,
+    granted_actions,
+    iam_actions,
     load_sample,
 )
 from training.promotion import (
@@ -710,3 +712,37 @@ def test_a_rollback_is_not_stopped_by_the_guard_alarms(seeded: PromotionWorld) -
     [(_, request)] = world.calls_to("CreateDeployment")
     assert request["overrideAlarmConfiguration"] == {"enabled": False, "alarms": []}
     assert request["autoRollbackConfiguration"] == {"enabled": False}
+
+
+def test_every_call_promotion_and_settlement_make_is_granted(
+    seeded: PromotionWorld, templates: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The promoter's and the watcher's roles allow every call their code makes (IAM action
+    = service prefix + operation name, Service Authorization Reference); a missing grant is an
+    AccessDenied in AWS that moto and stubs never raise. Actions only: which resources each
+    statement names is held by the template tests and tests/infra/iam_allowlist.py."""
+    world = seeded
+    start_promotion(world, V2, D1, current="2", target="3")
+    promoter = iam_actions(world.calls)
+    world.calls.clear()
+    # moto answers a qualified GetFunction with $LATEST's image (see the test above); the
+    # served version 2 runs V1's, so the watcher must point $LATEST back at it.
+    lambda_client = world.services.lambda_client
+    real = lambda_client.get_function
+
+    def get_function(**request: Any) -> Any:
+        if "Qualifier" not in request:
+            return real(**request)
+        world.calls.append(("GetFunction", request))
+        return {"Code": {"ImageUri": world.uri(V1)}}
+
+    monkeypatch.setattr(lambda_client, "get_function", get_function)
+    world.expect_get_deployment(D1, "Failed", error=ALARM)
+    world.expect_invalidation(D1)
+    settle_deployment(state_change(D1, "FAILURE"), world.services)
+    watcher = iam_actions(world.calls)
+    assert {"lambda:UpdateFunctionCode", "codedeploy:CreateDeployment"} <= promoter
+    assert {"lambda:UpdateFunctionCode", "cloudfront:CreateInvalidation"} <= watcher
+    api = templates["api"]
+    assert promoter - granted_actions(api, "PromotionPromoterRole") == set()
+    assert watcher - granted_actions(api, "PromotionWatcherRole") == set()

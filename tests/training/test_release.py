@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import training.release as release_module
 from tests.training.fakes import (
     ACCOUNT,
     APPLICATION,
@@ -18,7 +19,10 @@ from tests.training.fakes import (
     V1,
     PromotionWorld,
     appspec,
+    granted_actions,
+    iam_actions,
     load_sample,
+    training_modules_imported,
 )
 from training.promotion import DeploymentInProgressError, settle_deployment
 from training.release import ReleaseRefusedError, answer, release, run_release
@@ -219,3 +223,52 @@ def test_bad_properties_fail_with_the_field_named(world: PromotionWorld) -> None
         run_release({"TargetVersion": "$LATEST"}, world.services)
     with pytest.raises(ValueError, match="ImageUri must name the image"):
         run_release({"TargetVersion": "1", "ModelVersion": SEED_MODEL}, world.services)
+
+
+def test_every_call_a_release_makes_is_granted_to_the_releaser(
+    world: PromotionWorld, templates: dict[str, Any]
+) -> None:
+    """Lambda, CodeDeploy: the IAM action of an API call is its operation name (Service
+    Authorization Reference); the releaser's role must allow each call its handler makes
+    (actions; the resources are held by the template tests and tests/infra/iam_allowlist.py)."""
+    target = cloudformation_publishes(world, image=BOOTSTRAP_IMAGE + "-promoted")
+    expect_release(world, current="1", target=str(int(target) + 1))
+    release(
+        target,
+        model_version=SEED_MODEL,
+        image_uri=NEW_ASSET,
+        reason=REASON,
+        services=world.services,
+    )
+    made = iam_actions(world.calls)
+    assert {"lambda:UpdateFunctionCode", "codedeploy:CreateDeployment"} <= made
+    granted = granted_actions(templates["api"], "ReleaseReleaserRole")
+    assert made - granted == set()
+
+
+def test_the_release_handler_imports_only_the_standard_library_and_boto3() -> None:
+    """The releaser ships as a zip Lambda with boto3 only: no numpy, no type stubs."""
+    modules = training_modules_imported(
+        "training.release",
+        blocked=("numpy", "sklearn", "scipy", "mypy_boto3_lambda", "mypy_boto3_ecr"),
+    )
+    assert modules == [
+        "training",
+        "training.aws",
+        "training.promotion",
+        "training.registry",
+        "training.release",
+    ]
+
+
+def test_a_release_answers_cloudformation_when_its_settings_are_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broken environment must still reach CloudFormation as FAILED, not hang the stack."""
+    sent = Sent()
+    monkeypatch.delenv("REGISTRY_TABLE", raising=False)
+    monkeypatch.setattr(release_module, "send_response", sent)
+    body = release_module.handler(cfn_event("Create", TargetVersion="1"), None)
+    assert sent.bodies == [body]
+    assert body["Status"] == "FAILED"
+    assert "REGISTRY_TABLE" in body["Reason"]
