@@ -9,9 +9,10 @@ from constructs import Construct
 
 from cdk_app.config import AppConfig
 from cdk_app.constructs.alarm_topic import AlarmTopic
+from cdk_app.constructs.alert_enricher import AlertEnricher
 from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.budget import MonthlyBudget
-from cdk_app.constructs.dashboard import SystemDashboard
+from cdk_app.constructs.dashboard import SystemDashboard, dashboard_name
 from cdk_app.constructs.pipeline_alarms import PipelineAlarms
 from cdk_app.constructs.registry_metrics import RegistryMetrics
 from cdk_app.constructs.rest_api import STAGE
@@ -80,6 +81,19 @@ class ObservabilityStack(cdk.Stack):
             retrain_every_days=config.retrain_every_days,
         )
         MonthlyBudget(self, "Budget", amount_usd=config.monthly_budget_usd, topic=self.topic)
+        self.enricher = AlertEnricher(
+            self,
+            "Notify",
+            topic=self.topic,
+            topic_key=alarm_topic.key,
+            registry=pipeline.registry,
+            alarms=[*serving.alarms, *pipeline_alarms.alarms],
+            application=api.promotion.application,
+            deployment_group=api.promotion.deployment_group,
+            dashboard_name=dashboard_name(config.stack_prefix),
+            architecture=architecture,
+            log_retention_days=config.log_retention_days,
+        )
         SystemDashboard(
             self,
             "Dashboard",
@@ -91,7 +105,7 @@ class ObservabilityStack(cdk.Stack):
             distribution_id=api.cdn.distribution.distribution_id,
             metrics_namespace=METRICS_NAMESPACE,
             service=SERVICE,
-            alarms=[*serving.alarms, *pipeline_alarms.alarms],
+            alarms=[*serving.alarms, *pipeline_alarms.alarms, self.enricher.dead_letter_alarm],
         )
         if config.slack_workspace_id:
             SlackChannel(

@@ -16,6 +16,11 @@ OUTCOMES = ("succeeded", "rejected", "failed", "interrupted", "timed_out")
 FIVE_MINUTES = cdk.Duration.minutes(5)
 
 
+def dashboard_name(prefix: str) -> str:
+    """The dashboard's name; the alert enricher links to it by this name."""
+    return f"{prefix}-overview"
+
+
 class SystemDashboard(Construct):
     """The dashboard; metrics use the names the app, the API and the registry emit."""
 
@@ -73,7 +78,7 @@ class SystemDashboard(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=f"{name}-overview",
+            dashboard_name=dashboard_name(name),
             default_interval=cdk.Duration.hours(6),
         )
         self.dashboard.add_widgets(

@@ -212,7 +212,12 @@ def test_registry_events_feed_pipeline_metrics(templates: dict[str, Template]) -
     pipeline, obs = templates["pipeline"], templates["observability"]
     [table] = pipeline.find_resources("AWS::DynamoDB::GlobalTable").values()
     assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
-    [mapping] = obs.find_resources("AWS::Lambda::EventSourceMapping").values()
+    # The alert enricher reads the same stream (tests/infra/test_alert_rules.py).
+    [mapping] = [
+        resource
+        for logical_id, resource in obs.find_resources("AWS::Lambda::EventSourceMapping").items()
+        if logical_id.startswith("RegistryMetrics")
+    ]
     props = mapping["Properties"]
     [criteria] = props["FilterCriteria"]["Filters"]
     assert json.loads(criteria["Pattern"]) == {
