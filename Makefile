@@ -23,7 +23,7 @@ PORT ?= 8000
 STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
 
 .PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
-        status promote rollback preflight deploy destroy lock clean browser
+        status promote rollback preflight deploy destroy lock clean browser rehearse
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,8 +73,16 @@ check: synth $(CHECKOV) ## Scan the synthesized templates: cfn-lint (no errors),
 browser: ## Install Debian's Chromium for the browser test (apt-get; nothing when present)
 	scripts/browser_setup.sh
 
-test: lint check browser ## Everything CI runs: lint, types, template scanners and the test suite
-	pytest
+# REHEARSAL=1 adds the deploy rehearsal (tests/rehearsal, about a minute): the stacks deployed
+# into MiniStack and the retraining loop driven there.
+test: lint check browser ## Everything CI runs: lint, types, template scanners, the test suite, the deploy rehearsal
+	REHEARSAL=1 pytest
+
+# MiniStack and the Node SDK its Lambdas load install into .venv/ministack on first use
+# (rehearsal/requirements.txt, rehearsal/lambda_sdk); REHEARSE_ARGS=--no-auth skips IAM, --keep
+# keeps the work folder with every log.
+rehearse: model ## Deploy the whole app into a local AWS emulator (MiniStack) and drive the retraining loop
+	python -m rehearsal $(REHEARSE_ARGS)
 
 format: install ## Rewrite files in the house format and fix what ruff can fix
 	ruff format .
