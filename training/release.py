@@ -160,7 +160,7 @@ def answer(
     *,
     send: Sender = send_response,
 ) -> dict[str, Any]:
-    """Run `act` for Create and Update, nothing for Delete, and always answer CloudFormation.
+    """Run `act(event)` for Create and Update, nothing for Delete; always answer CloudFormation.
 
     An unanswered custom resource holds the stack for an hour, so every error is answered too.
     """
@@ -168,7 +168,7 @@ def answer(
     status, reason, data = "SUCCESS", "", {}
     if event.get("RequestType") in ("Create", "Update"):
         try:
-            data = dict(act(event.get("ResourceProperties") or {}))
+            data = dict(act(event))
         except Exception as err:  # noqa: BLE001 - any failure must reach CloudFormation
             status, reason = "FAILED", f"{type(err).__name__}: {err}"[:_REASON_LIMIT]
             log(_log, "release failed", level=logging.ERROR, reason=reason)
@@ -185,8 +185,19 @@ def answer(
     return body
 
 
-def run_release(properties: Mapping[str, Any], services: PromotionServices) -> dict[str, str]:
-    """The custom resource's work: its properties name the version and the baked model."""
+def run_release(
+    properties: Mapping[str, Any],
+    services: PromotionServices,
+    *,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The custom resource's work: its properties name the version and the baked model.
+
+    `previous` is the request's OldResourceProperties. Versions only grow, so an update back to
+    a lower version is CloudFormation rolling the stack back: a release it cannot start then
+    (a deployment still running, say) is logged and skipped, since failing it would leave the
+    stack in UPDATE_ROLLBACK_FAILED, and CodeDeploy's own rollback already guards the alias.
+    """
     target, model = properties.get("TargetVersion"), properties.get("ModelVersion")
     image = properties.get("ImageUri")
     if not isinstance(target, str) or not target.isdigit():
@@ -196,7 +207,17 @@ def run_release(properties: Mapping[str, Any], services: PromotionServices) -> d
     if not isinstance(image, str) or not image:
         raise ValueError("ImageUri must name the image the deploy built")
     reason = str(properties.get("Reason") or "serving code or configuration changed")
-    done = release(target, model_version=model, image_uri=image, reason=reason, services=services)
+    before = str((previous or {}).get("TargetVersion", ""))
+    rolling_back = before.isdigit() and int(target) < int(before)
+    try:
+        done = release(
+            target, model_version=model, image_uri=image, reason=reason, services=services
+        )
+    except (DeploymentInProgressError, ReleaseRefusedError) as err:
+        if not rolling_back:
+            raise
+        log(_log, "release skipped: the stack is rolling back", reason=str(err))
+        return {"PreviousVersion": "", "DeploymentId": "", "Skipped": str(err)}
     return {"PreviousVersion": done.previous_version, "DeploymentId": done.deployment_id or ""}
 
 
@@ -204,8 +225,12 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """Lambda entry point of the release custom resource."""
     configure_logging()
 
-    def act(properties: Mapping[str, Any]) -> Mapping[str, str]:
+    def act(request: Mapping[str, Any]) -> Mapping[str, str]:
         settings = PromotionSettings.from_env()
-        return run_release(properties, PromotionServices.connect(settings, actor=ACTOR))
+        return run_release(
+            request.get("ResourceProperties") or {},
+            PromotionServices.connect(settings, actor=ACTOR),
+            previous=request.get("OldResourceProperties"),
+        )
 
     return answer(event, act, send=send_response)

@@ -272,3 +272,31 @@ def test_a_release_answers_cloudformation_when_its_settings_are_missing(
     assert sent.bodies == [body]
     assert body["Status"] == "FAILED"
     assert "REGISTRY_TABLE" in body["Reason"]
+
+
+def test_a_stack_rollback_that_cannot_release_does_not_fail_the_rollback(
+    world: PromotionWorld,
+) -> None:
+    """An Update request carries OldResourceProperties ("Update request for CloudFormation
+    custom resources", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
+    crpg-ref-requesttypes-update.html); a stack rollback updates the resource back to its
+    previous properties, and a resource that cannot roll back leaves the stack in
+    UPDATE_ROLLBACK_FAILED (API Reference, ContinueUpdateRollback). Versions only grow, so a
+    lower TargetVersion marks the rollback, which must not fail on a running deployment."""
+    target = cloudformation_publishes(world)
+    world.codedeploy.add_response("list_deployments", {"deployments": ["d-FORWARD1"]}, None)
+    properties = {"TargetVersion": "1", "ModelVersion": SEED_MODEL, "ImageUri": BOOTSTRAP_IMAGE}
+    # moto keeps one image for every version; version 1 runs the bootstrap image in Lambda.
+    world.services.lambda_client.update_function_code(
+        FunctionName=FUNCTION, ImageUri=BOOTSTRAP_IMAGE
+    )
+    world.services.lambda_client.update_alias(
+        FunctionName=FUNCTION, Name="live", FunctionVersion=target
+    )
+    data = run_release(properties, world.services, previous={"TargetVersion": target})
+    world.verify()
+    assert "d-FORWARD1 is still running" in data["Skipped"]
+    # The same refusal on a forward deploy fails it, as it should.
+    world.codedeploy.add_response("list_deployments", {"deployments": ["d-FORWARD1"]}, None)
+    with pytest.raises(DeploymentInProgressError):
+        run_release(properties, world.services, previous={"TargetVersion": "0"})
