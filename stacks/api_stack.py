@@ -18,6 +18,7 @@ from cdk_app.constructs.promotion import Promotion
 from cdk_app.constructs.release import ServingRelease
 from cdk_app.constructs.rest_api import ServingApi
 from cdk_app.constructs.serving_function import ServingFunction
+from cdk_app.constructs.slack_channel import SlackRollback
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.pipeline_stack import PipelineStack
@@ -108,6 +109,25 @@ class ApiStack(cdk.Stack):
             architecture=architecture,
             log_retention_days=config.log_retention_days,
         )
+        # The Slack rollback button's function, only with a Slack channel to press it in. It
+        # lives beside the promoter: its rights name this stack's function, alias and group.
+        self.slack_rollback: SlackRollback | None = None
+        if config.slack_workspace_id:
+            self.slack_rollback = SlackRollback(
+                self,
+                "SlackRollback",
+                environment=self.promotion.environment,
+                registry=pipeline.registry,
+                serving_function=self.serving.function,
+                serving_alias=self.serving.alias,
+                serving_repository=self.serving.image.repository,
+                model_repository=pipeline.repository,
+                application=self.promotion.application,
+                deployment_group=self.promotion.deployment_group,
+                architecture=architecture,
+                log_retention_days=config.log_retention_days,
+                function_name=f"{config.stack_prefix}-rollback",
+            )
         # Checked when CloudFormation creates the change set, before anything is touched.
         LiveModelGuard(
             self,

@@ -114,6 +114,8 @@ class ObservabilityStack(cdk.Stack):
                 workspace_id=config.slack_workspace_id,
                 channel_id=config.slack_channel_id,
                 topics=[self.topic, cdn_monitoring.topic],
+                rollback=api.slack_rollback.function if api.slack_rollback else None,
+                rollback_name=api.slack_rollback.function_name if api.slack_rollback else None,
             )
         else:
             cdk.Annotations.of(self).add_warning_v2(

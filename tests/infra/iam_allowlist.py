@@ -42,6 +42,14 @@ ALLOWED = (
         "traffic to it; versions are numbered by each promotion.",
     ),
     _w(
+        "*-api/SlackRollback/Rollback/Role/DefaultPolicy/Resource",
+        {"lambda:GetFunction", "lambda:GetFunctionConfiguration"},
+        "<ServingFunction*.Arn>:*",
+        "The Slack rollback waits for the version it published to be active and, when a lost "
+        "deployment event left a failed canary unsettled, reads the served version's image; "
+        "reads only, of versions each deploy and promotion number.",
+    ),
+    _w(
         "*-api/Release/Releaser/Role/DefaultPolicy/Resource",
         {"lambda:GetAlias", "lambda:GetFunction", "lambda:GetFunctionConfiguration"},
         "<ServingFunction*.Arn>:*",
