@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     # Run as `python scripts/deploy.py`: the app's packages sit in the repository root.
     sys.path.insert(0, str(ROOT))
 
+from cdk_app.config import AppConfig  # noqa: E402
 from scripts import preflight  # noqa: E402
 from training.aws import stack_output  # noqa: E402
 from training.cli import request_retrain  # noqa: E402
@@ -61,6 +62,13 @@ MODEL_DIR = ROOT / "lambda_image" / "model"
 SEED_DATASET = ("iris", "v1")
 
 
+def _registry(session: boto3.Session, cloudformation: Any, config: AppConfig) -> Registry:
+    """The deployed pipeline stack's model registry, writing as `deploy`."""
+    table = stack_output(cloudformation, f"{config.stack_prefix}-pipeline", "RegistryTableName")
+    dynamodb = session.resource("dynamodb", region_name=config.region)
+    return Registry(table, dynamodb=dynamodb, actor="deploy")
+
+
 def live_model(session: boto3.Session, cdk_args: Sequence[str]) -> str:
     """Write the registry's live model into lambda_image/model; say what was done."""
     config = preflight.load_config(preflight.context_pairs(cdk_args))
@@ -74,10 +82,7 @@ def live_model(session: boto3.Session, cdk_args: Sequence[str]) -> str:
         return f"live model: none yet ({pipeline} is not deployed); the first deploy ships " + (
             "lambda_image/model"
         )
-    table = stack_output(cloudformation, pipeline, "RegistryTableName")
-    registry = Registry(
-        table, dynamodb=session.resource("dynamodb", region_name=config.region), actor="deploy"
-    )
+    registry = _registry(session, cloudformation, config)
     fetched = fetch_live_model(
         registry, session.client("ecr", region_name=config.region), MODEL_DIR
     )
@@ -95,10 +100,7 @@ def first_model(session: boto3.Session, cdk_args: Sequence[str]) -> str:
     """
     config = preflight.load_config(preflight.context_pairs(cdk_args))
     cloudformation = session.client("cloudformation", region_name=config.region)
-    table = stack_output(cloudformation, f"{config.stack_prefix}-pipeline", "RegistryTableName")
-    registry = Registry(
-        table, dynamodb=session.resource("dynamodb", region_name=config.region), actor="deploy"
-    )
+    registry = _registry(session, cloudformation, config)
     if registry.live() is not None or registry.list_runs(limit=1):
         return "first model: not needed (the registry has runs or a live model)"
     answer = request_retrain(

@@ -33,6 +33,12 @@ INSPECT_TIMEOUT = 60.0
 _POLL_SECONDS = 0.2
 # Enough of a failed command's output to see the error, not the whole build log.
 _OUTPUT_TAIL = 2000
+# The manifests Lambda runs: one image, Docker V2 schema 2 or OCI. An image index (what buildx
+# with attestations, or a multi-platform build, pushes) is refused at UpdateFunctionCode.
+SINGLE_IMAGE_MANIFESTS = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+)
 _DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 _REPO_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 

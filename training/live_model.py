@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from training.docker import SINGLE_IMAGE_MANIFESTS
 from training.registry import Registry
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 MODEL_FILES = ("model.npz", "metadata.json")
 # Where the Dockerfiles copy model/: ${LAMBDA_TASK_ROOT}/model/, LAMBDA_TASK_ROOT=/var/task.
 LAYER_MODEL_DIR = "var/task/model/"
-_SINGLE_MANIFESTS = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-]
 # A model layer is a few kilobytes; anything near this is not one.
 _MAX_LAYER_BYTES = 64 * 1024 * 1024
 
@@ -75,7 +72,7 @@ def fetch_live_model(
     images = ecr.batch_get_image(
         repositoryName=repository,
         imageIds=[{"imageDigest": digest}],
-        acceptedMediaTypes=_SINGLE_MANIFESTS,
+        acceptedMediaTypes=list(SINGLE_IMAGE_MANIFESTS),
     )["images"]
     if not images:
         raise LiveModelError(f"image {repository}@{digest} of the live model is not in ECR")

@@ -39,7 +39,14 @@ from training.aws import (
     utc_now,
 )
 from training.dataset import FEATURES, Dataset, DatasetError, parse_dataset
-from training.docker import CommandCancelledError, CommandError, Docker, DockerCli, ecr_login
+from training.docker import (
+    SINGLE_IMAGE_MANIFESTS,
+    CommandCancelledError,
+    CommandError,
+    Docker,
+    DockerCli,
+    ecr_login,
+)
 from training.export import ExportError, as_knn, export_model, knn_arrays, npz_bytes
 from training.gate import GateResult, check_gate
 from training.imds import Host, Imds, ImdsError, InstanceMetadata, SystemHost
@@ -81,12 +88,6 @@ PLATFORMS = ("linux/arm64", "linux/amd64")
 MODEL_DIR = "model"
 # lambda_image/model.Dockerfile: FROM the deployed serving runtime, then the model.
 MODEL_DOCKERFILE = "model.Dockerfile"
-# Lambda runs only single-image manifests; an image index (what buildx with attestations or
-# a multi-platform build pushes) is refused at UpdateFunctionCode.
-SINGLE_IMAGE_MANIFESTS = (
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-)
 
 _log = logging.getLogger(__name__)
 

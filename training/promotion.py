@@ -391,22 +391,12 @@ def _promote(
             f"another promotion changed the live model while Lambda version {target_version} of "
             f"{model_version} was being published; nothing was deployed; run make status and retry"
         )
-    description = f"{DESCRIPTION_PREFIX}{type_} {model_version} by {actor}: {reason}"
-    request: dict[str, Any] = {
-        "applicationName": settings.codedeploy_application,
-        "deploymentGroupName": settings.deployment_group,
-        "revision": {
-            "revisionType": "AppSpecContent",
-            "appSpecContent": {
-                "content": json.dumps(
-                    appspec(
-                        settings, current_version=current_version, target_version=target_version
-                    )
-                )
-            },
-        },
-        "description": description[:_DESCRIPTION_LIMIT],
-    }
+    request = deployment_request(
+        settings,
+        current_version=current_version,
+        target_version=target_version,
+        description=f"{DESCRIPTION_PREFIX}{type_} {model_version} by {actor}: {reason}",
+    )
     if deployment_config is not None:
         request["deploymentConfigName"] = deployment_config
     if type_ == ROLLED_BACK:
@@ -467,6 +457,22 @@ def _promote(
             "watcher sets them again when the deployment succeeds"
         ) from err
     return Promotion.of(deployment)
+
+
+def deployment_request(
+    settings: PromotionSettings, *, current_version: str, target_version: str, description: str
+) -> dict[str, Any]:
+    """CreateDeployment's request: shift the alias in the deployment group, by its canary."""
+    content = appspec(settings, current_version=current_version, target_version=target_version)
+    return {
+        "applicationName": settings.codedeploy_application,
+        "deploymentGroupName": settings.deployment_group,
+        "revision": {
+            "revisionType": "AppSpecContent",
+            "appSpecContent": {"content": json.dumps(content)},
+        },
+        "description": description[:_DESCRIPTION_LIMIT],
+    }
 
 
 def appspec(

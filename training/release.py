@@ -29,7 +29,7 @@ from training.promotion import (
     PromotionError,
     PromotionServices,
     PromotionSettings,
-    appspec,
+    deployment_request,
     publish,
     wait_until_active,
 )
@@ -39,7 +39,6 @@ RELEASED = "released"
 ACTOR = "cdk-deploy"
 # CodeDeploy statuses of a deployment that has not ended yet.
 _ACTIVE = ["Created", "Queued", "InProgress", "Baking", "Ready"]
-_DESCRIPTION_LIMIT = 500
 # CloudFormation shows at most this much of a custom resource's failure reason.
 _REASON_LIMIT = 3500
 
@@ -112,22 +111,13 @@ def release(
             f"CodeDeploy deployment {running[0]} is still running and CodeDeploy runs one at a "
             "time: wait for it to end (make status), then run the deploy again"
         )
-    description = f"{RELEASE_PREFIX}model {model_version}, {reason}"
-    deployment_id = str(
-        services.codedeploy.create_deployment(
-            applicationName=settings.codedeploy_application,
-            deploymentGroupName=settings.deployment_group,
-            revision={
-                "revisionType": "AppSpecContent",
-                "appSpecContent": {
-                    "content": json.dumps(
-                        appspec(settings, current_version=current, target_version=target_version)
-                    )
-                },
-            },
-            description=description[:_DESCRIPTION_LIMIT],
-        )["deploymentId"]
+    request = deployment_request(
+        settings,
+        current_version=current,
+        target_version=target_version,
+        description=f"{RELEASE_PREFIX}model {model_version}, {reason}",
     )
+    deployment_id = str(services.codedeploy.create_deployment(**request)["deploymentId"])
     detail: dict[str, Any] = {
         "deployment_id": deployment_id,
         "lambda_version": target_version,

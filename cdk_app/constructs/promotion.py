@@ -25,7 +25,7 @@ from constructs import Construct
 
 from cdk_app.constructs.python_function import PythonFunction
 from cdk_app.constructs.rest_api import STAGE, ServingApi
-from cdk_app.constructs.serving_function import ServingFunction
+from cdk_app.constructs.serving_function import ServingFunction, versions_finding
 
 REGISTRY_EVENT_SOURCE = "iris-ml.registry"
 MODEL_REGISTERED = "Model Registered"
@@ -178,10 +178,7 @@ class Promotion(Construct):
             timeout=cdk.Duration.minutes(2),
         )
         stack = cdk.Stack.of(self)
-        # The serving function's logical id, as cdk-nag writes it in a finding id.
-        cfn_function = serving.function.node.default_child
-        assert isinstance(cfn_function, cdk.CfnElement)  # noqa: S101 - the L2's documented child
-        logical = stack.get_logical_id(cfn_function)
+        versions = versions_finding(serving.function)
         parameter_arn = stack.format_arn(
             service="ssm",
             resource="parameter",
@@ -232,7 +229,7 @@ class Promotion(Construct):
         )
         cdk.Validations.of(self.promoter.role).acknowledge(
             cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]",
+                id=versions,
                 reason="GetFunctionConfiguration of the serving function's own versions, whose "
                 "numbers each promotion creates; read-only.",
             )
@@ -307,7 +304,7 @@ class Promotion(Construct):
         )
         cdk.Validations.of(self.watcher.role).acknowledge(
             cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]",
+                id=versions,
                 reason="GetFunction on the serving function's own versions (qualified ARNs), "
                 "whose numbers each deploy and promotion create.",
             )

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from cdk_app.constructs.promotion import Promotion
 from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.serving_function import ServingFunction
+from cdk_app.constructs.serving_function import ServingFunction, versions_finding
 
 
 class ServingRelease(Construct):
@@ -99,7 +99,7 @@ class ServingRelease(Construct):
         )
         cdk.Validations.of(fn.role or fn).acknowledge(
             cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{_logical(serving)}.Arn>:*]",
+                id=versions_finding(serving.function),
                 reason="Reads (GetAlias, GetFunction, GetFunctionConfiguration) of the serving "
                 "function's own alias and versions, whose numbers each deploy and promotion "
                 "create.",
@@ -120,10 +120,3 @@ class ServingRelease(Construct):
         # CodeDeploy needs the group and its alarms in place before a release can use them.
         self.resource.node.add_dependency(group)
         self.resource.node.add_dependency(serving.alias)
-
-
-def _logical(serving: ServingFunction) -> str:
-    """The serving function's logical id, as cdk-nag writes it in a finding id."""
-    cfn = serving.function.node.default_child
-    assert isinstance(cfn, cdk.CfnResource)  # noqa: S101 - the L2's documented child
-    return str(cdk.Stack.of(serving).get_logical_id(cfn))

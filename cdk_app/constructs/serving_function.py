@@ -50,6 +50,18 @@ def baked_model_version(serving_dir: Path) -> str:
     return str(metadata["model_version"])
 
 
+def versions_finding(function: lambda_.IFunction) -> str:
+    """The cdk-nag finding id of a grant on `<function>:*`, the function's versions and aliases.
+
+    cdk-nag writes the function's ARN as `<LogicalId.Arn>`, so the id needs the logical id of
+    the function in its own stack (an ARN imported into another stack has no stable one).
+    """
+    cfn = function.node.default_child
+    assert isinstance(cfn, cdk.CfnElement)  # noqa: S101 - the L2's documented child
+    logical = cdk.Stack.of(function).get_logical_id(cfn)
+    return f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]"
+
+
 class ServingFunction(Construct):
     """Image asset, function, a version per change, the `live` alias, the runtime pointer."""
 

@@ -20,6 +20,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.serving_function import versions_finding
 from training import slack_rollback
 
 # The button goes on CloudWatch's own alarm cards, which every alarm sends to the topic.
@@ -148,14 +149,11 @@ class SlackRollback(Construct):
         ]
         for statement in statements:
             self.function.add_to_role_policy(statement)
-        # The serving function's logical id, as cdk-nag writes it in a finding id: this is why
-        # the function lives in the serving function's stack (an imported ARN has no stable id).
-        cfn_function = serving_function.node.default_child
-        assert isinstance(cfn_function, cdk.CfnElement)  # noqa: S101 - the L2's documented child
-        logical = stack.get_logical_id(cfn_function)
+        # The finding id needs the serving function's logical id: this is why the function
+        # lives in the serving function's stack (an imported ARN has no stable id).
         cdk.Validations.of(self.handler.role).acknowledge(
             cdk.Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::<{logical}.Arn>:*]",
+                id=versions_finding(serving_function),
                 reason="Reads of the serving function's own versions (is the published one "
                 "active, which image an older one runs), numbered by each deploy and promotion.",
             )

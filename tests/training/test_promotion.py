@@ -130,6 +130,10 @@ def seeded(world: PromotionWorld) -> PromotionWorld:
 def test_promote_deploys_through_codedeploy_then_records_and_moves_the_pointers(
     seeded: PromotionWorld,
 ) -> None:
+    """Waits for no update in progress, then for the published version itself to be Active:
+    AWS Lambda Developer Guide, "Lambda function states" (https://docs.aws.amazon.com/lambda/
+    latest/dg/functions-states.html): an update in progress refuses another, and a new image
+    version is Pending until Lambda has optimised it; invoking it then fails."""
     world = seeded
     promotion = start_promotion(world, V2, D1, current="2", target="3")
     world.verify()
@@ -662,9 +666,11 @@ def test_status_reports_pointers_models_and_the_newest_promotions(
 def test_a_failed_deployment_points_latest_back_at_the_served_image(
     seeded: PromotionWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CloudFormation publishes its versions from $LATEST (AWS::Lambda::Version publishes the
-    function's current code), so $LATEST left on a failed model would be published by the next
-    configuration-only deploy: the watcher points it back at the image the alias serves again.
+    """CloudFormation publishes its versions from $LATEST (AWS::Lambda::Version, https://docs.
+    aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-version.html,
+    publishes the function's current code), so $LATEST left on a failed model would be
+    published by the next configuration-only deploy: the watcher points it back at the image
+    the alias serves again.
     """
     world = seeded
     start_promotion(world, V2, D1, current="2", target="3")

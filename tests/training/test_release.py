@@ -25,7 +25,7 @@ from tests.training.fakes import (
     training_modules_imported,
 )
 from training.promotion import DeploymentInProgressError, settle_deployment
-from training.release import ReleaseRefusedError, answer, release, run_release
+from training.release import Release, ReleaseRefusedError, answer, release, run_release
 
 # The image a later deploy built: the same model on a changed serving runtime.
 NEW_ASSET = (
@@ -43,6 +43,13 @@ def cloudformation_publishes(world: PromotionWorld, image: str = NEW_ASSET) -> s
     )["Version"]
     world.calls.clear()
     return str(version)
+
+
+def deploy_release(world: PromotionWorld, target: str, *, image: str = NEW_ASSET) -> Release:
+    """What the release custom resource does for a deploy that published `target`."""
+    return release(
+        target, model_version=SEED_MODEL, image_uri=image, reason=REASON, services=world.services
+    )
 
 
 def expect_release(world: PromotionWorld, *, current: str, target: str) -> None:
@@ -65,13 +72,7 @@ def expect_release(world: PromotionWorld, *, current: str, target: str) -> None:
 
 def test_a_first_deploy_has_nothing_to_shift(world: PromotionWorld) -> None:
     """Version 1 is what CloudFormation created the alias on: no deployment is started."""
-    done = release(
-        "1",
-        model_version=SEED_MODEL,
-        image_uri=BOOTSTRAP_IMAGE,
-        reason=REASON,
-        services=world.services,
-    )
+    done = deploy_release(world, "1", image=BOOTSTRAP_IMAGE)
     world.verify()
     assert (done.target_version, done.previous_version, done.deployment_id) == ("1", "1", None)
     assert world.calls_to("CreateDeployment") == []
@@ -81,13 +82,7 @@ def test_a_new_version_is_shifted_to_through_the_canary(world: PromotionWorld) -
     """From the version the alias serves (read from Lambda) to the new one, canary and guards."""
     target = cloudformation_publishes(world)
     expect_release(world, current="1", target=target)
-    done = release(
-        target,
-        model_version=SEED_MODEL,
-        image_uri=NEW_ASSET,
-        reason=REASON,
-        services=world.services,
-    )
+    done = deploy_release(world, target)
     world.verify()
     assert (done.previous_version, done.deployment_id) == ("1", D9)
     assert world.appspec_of(0) == appspec(current="1", target=target)
@@ -111,13 +106,7 @@ def test_a_deploy_that_carries_another_model_than_the_live_one_is_refused(
     world.seed_live(V1)
     target = cloudformation_publishes(world)
     with pytest.raises(ReleaseRefusedError, match=f"registry's live model is {V1}"):
-        release(
-            target,
-            model_version=SEED_MODEL,
-            image_uri=NEW_ASSET,
-            reason=REASON,
-            services=world.services,
-        )
+        deploy_release(world, target)
     world.verify()
     assert world.calls_to("CreateDeployment") == []
 
@@ -129,13 +118,7 @@ def test_a_version_published_from_a_promoted_latest_is_republished_with_the_depl
     target = cloudformation_publishes(world, image=BOOTSTRAP_IMAGE + "-promoted")
     republished = str(int(target) + 1)
     expect_release(world, current="1", target=republished)
-    done = release(
-        target,
-        model_version=SEED_MODEL,
-        image_uri=NEW_ASSET,
-        reason=REASON,
-        services=world.services,
-    )
+    done = deploy_release(world, target)
     world.verify()
     assert done.target_version == republished
     update = world.calls_to("UpdateFunctionCode")
@@ -148,13 +131,7 @@ def test_a_running_deployment_refuses_the_release(world: PromotionWorld) -> None
     target = cloudformation_publishes(world)
     world.codedeploy.add_response("list_deployments", {"deployments": ["d-RUNNING1"]}, None)
     with pytest.raises(DeploymentInProgressError, match="d-RUNNING1 is still running"):
-        release(
-            target,
-            model_version=SEED_MODEL,
-            image_uri=NEW_ASSET,
-            reason=REASON,
-            services=world.services,
-        )
+        deploy_release(world, target)
     world.verify()
 
 
@@ -163,13 +140,7 @@ def test_a_release_that_fails_its_canary_is_settled_without_moving_pointers(
 ) -> None:
     target = cloudformation_publishes(world)
     expect_release(world, current="1", target=target)
-    release(
-        target,
-        model_version=SEED_MODEL,
-        image_uri=NEW_ASSET,
-        reason=REASON,
-        services=world.services,
-    )
+    deploy_release(world, target)
     world.clock.advance(seconds=1)
     world.expect_get_deployment(D9, "Failed", description=f"serving release: model {SEED_MODEL}")
     world.expect_invalidation(D9)
@@ -205,7 +176,9 @@ class Sent:
 
 
 def test_every_request_is_answered_even_when_the_release_fails() -> None:
-    """An unanswered custom resource holds the stack for an hour (CloudFormation's timeout)."""
+    """The provider must PUT a response to the presigned ResponseURL, or the stack waits for
+    the custom resource until it times out ("Custom resource response objects",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html)."""
     sent = Sent()
 
     def broken(_: Mapping[str, Any]) -> Mapping[str, str]:
@@ -233,13 +206,7 @@ def test_every_call_a_release_makes_is_granted_to_the_releaser(
     (actions; the resources are held by the template tests and tests/infra/iam_allowlist.py)."""
     target = cloudformation_publishes(world, image=BOOTSTRAP_IMAGE + "-promoted")
     expect_release(world, current="1", target=str(int(target) + 1))
-    release(
-        target,
-        model_version=SEED_MODEL,
-        image_uri=NEW_ASSET,
-        reason=REASON,
-        services=world.services,
-    )
+    deploy_release(world, target)
     made = iam_actions(world.calls)
     assert {"lambda:UpdateFunctionCode", "codedeploy:CreateDeployment"} <= made
     granted = granted_actions(templates["api"], "ReleaseReleaserRole")
