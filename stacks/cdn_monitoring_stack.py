@@ -1,4 +1,8 @@
-"""CDN monitoring stack (us-east-1): CloudFront's alarms and their topic, where its metrics are."""
+"""CDN monitoring stack (us-east-1): CloudFront's alarms and their topic, where its metrics are.
+
+The alarms notify the topic here and their state changes also travel to the alert enricher in
+the app's region, which follows each with its context.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
+from cdk_app.constructs.alarm_forwarder import AlarmForwarder
 from cdk_app.constructs.alarm_topic import AlarmTopic
 from cdk_app.constructs.cdn_alarms import CdnAlarms
 from stacks.api_stack import ApiStack
 
 
 class CdnMonitoringStack(cdk.Stack):
-    """CloudFront 5xx alarm -> a us-east-1 alarm topic (Slack subscribes to it too)."""
+    """CloudFront 5xx alarm -> a us-east-1 topic (Slack subscribes too) and the app's enricher."""
 
     def __init__(
         self, scope: Construct, id_: str, *, config: AppConfig, api: ApiStack, **kwargs: Any
@@ -28,3 +33,4 @@ class CdnMonitoringStack(cdk.Stack):
             distribution_id=api.cdn.distribution.distribution_id,
             rate_percent=config.cdn_5xx_rate_percent,
         ).alarms
+        AlarmForwarder(self, "Forward", alarms=self.alarms, to_region=api.region)

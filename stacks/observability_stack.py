@@ -87,7 +87,8 @@ class ObservabilityStack(cdk.Stack):
             topic=self.topic,
             topic_key=alarm_topic.key,
             registry=pipeline.registry,
-            alarms=[*serving.alarms, *pipeline_alarms.alarms],
+            # The CDN's alarms arrive from us-east-1 through the forwarder there.
+            alarms=[*serving.alarms, *pipeline_alarms.alarms, *cdn_monitoring.alarms],
             application=api.promotion.application,
             deployment_group=api.promotion.deployment_group,
             dashboard_name=dashboard_name(config.stack_prefix),

@@ -32,7 +32,8 @@ def test_alarm_state_changes_of_every_notifying_alarm_reach_the_enricher(
     ).values()
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
-    named = {ref["Ref"] for ref in pattern["detail"]["alarmName"]}
+    names = pattern["detail"]["alarmName"]
+    named = {ref["Ref"] for ref in names if "Ref" in ref}
     # Every alarm the stack defines (all of them notify) except the enricher's own.
     alarms = {
         logical_id
@@ -40,6 +41,10 @@ def test_alarm_state_changes_of_every_notifying_alarm_reach_the_enricher(
         if not logical_id.startswith("NotifyNotifyDeadLetters")
     }
     assert named == alarms
+    # And CloudFront's, forwarded from us-east-1 (see test_observability_stack).
+    [remote] = [ref["Fn::GetStackOutput"] for ref in names if "Ref" not in ref]
+    assert (remote["StackName"], remote["Region"]) == ("iris-ml-dev-cdn-monitoring", "us-east-1")
+    assert remote["OutputName"].startswith("PublishOutputRefCdnCdn5xxRate")
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert "DeadLetterConfig" in target

@@ -131,6 +131,39 @@ def test_cloudfront_alarm_lives_in_us_east_1(built: BuiltApp) -> None:
     assert alarm["AlarmActions"] == [topic_ref(cdn)]
 
 
+def test_cloudfront_alarm_is_forwarded_to_the_enricher_in_the_app_region(built: BuiltApp) -> None:
+    """Same-account cross-region routing: a rule whose target is the other region's bus, with
+    a role allowed events:PutEvents on it (AWS docs: eb-cross-region, eb-event-bus-perms)."""
+    assert built.cdn_monitoring is not None
+    cdn = Template.from_stack(built.cdn_monitoring)
+    [alarm_id] = cdn.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"Namespace": "AWS/CloudFront"}}
+    )
+    [rule] = cdn.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [{"Ref": alarm_id}]},
+    }
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    cdn.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role_id}],
+            "PolicyDocument": {
+                "Statement": [
+                    {"Action": "events:PutEvents", "Effect": "Allow", "Resource": target["Arn"]}
+                ]
+            },
+        },
+    )
+    # An event it could not send waits in a queue; the alarm itself notified its own topic.
+    assert "DeadLetterConfig" in target
+    assert alarms_by_id(cdn)["Cdn5xxRate"]["AlarmActions"] == [topic_ref(cdn)]
+
+
 def test_ecr_critical_findings_notify(templates: dict[str, Template]) -> None:
     rule = templates["observability"].find_resources(
         "AWS::Events::Rule",

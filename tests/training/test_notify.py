@@ -158,6 +158,67 @@ def test_the_handler_publishes_the_plain_alarm_to_the_topic_without_a_registry(
     assert "could not be read" in custom["content"]["description"]
 
 
+def test_the_plain_alarm_survives_any_failure_of_the_enrichment(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the enrichment costs the message its model facts, never the alarm's facts."""
+    published = Published()
+    monkeypatch.setattr("training.notify.handler.boto3.client", lambda service: published)
+    for name, value in {
+        "TOPIC_ARN": TOPIC,
+        "REGISTRY_TABLE": TABLE,
+        "DASHBOARD_NAME": "iris-ml-dev-overview",
+        "AWS_REGION": "eu-west-1",
+        "ALARM_RUNBOOK": json.dumps([[ALARM, "api5xxrate"]]),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    def broken(registry: Registry) -> None:
+        raise RuntimeError("a bug in the enrichment")
+
+    monkeypatch.setattr("training.notify.handler.live_facts", broken)
+
+    assert handler(load_event("cloudwatch_alarm_state_change"), None) == {"published": 1}
+
+    [message] = published.messages()
+    custom = chatbot(message)
+    assert (
+        custom["content"]["title"]
+        == ":rotating_light: ALARM: More than 1.0% of API answers are 5xx"
+    )
+    body = custom["content"]["description"]
+    assert f"*Alarm:* {ALARM}" in body
+    assert "*Threshold:* 1" in body
+    assert "was greater than the threshold (1.0)" in body
+    assert "*Registry:* not read (RuntimeError); run make status" in body
+    assert "docs/runbook.md#api5xxrate" in body
+
+
+def test_a_cloudfront_alarm_forwarded_from_us_east_1_is_enriched_like_the_others(
+    promoted: PromotionWorld,
+) -> None:
+    """The CDN's alarm lives in us-east-1; its event keeps that region after forwarding."""
+    cdn = "iris-ml-dev-cdn-monitoring-CdnCdn5xxRate1A2B3C4D-9Z8Y7X6W5V4U"
+    event = load_event("cloudwatch_alarm_state_change", alarmName=cdn)
+    event["region"] = "us-east-1"
+    settings = NotifySettings(**{**SETTINGS.__dict__, "anchors": {cdn: "cdn5xxrate"}})
+
+    found = notifications(
+        event,
+        settings=settings,
+        registry=promoted.registry,
+        codedeploy=promoted.services.codedeploy,
+    )
+
+    [message] = found
+    text = message.chatbot()["content"]["description"]
+    assert f"*Alarm:* {cdn}" in text
+    assert "docs/runbook.md#cdn5xxrate" in text
+    assert f"*Rollback target:* {V1}" in text
+    # The dashboard is the app region's, wherever the alarm fired.
+    assert "https://eu-west-1.console.aws.amazon.com/cloudwatch/" in text
+
+
 def test_a_message_never_carries_credentials_or_key_ids(
     promoted: PromotionWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,7 +2,10 @@
 
 Triggered by EventBridge (CloudWatch alarm state changes of this app's alarms, CodeDeploy
 deployment ends) and by the registry's stream (run outcomes, promotions, rollbacks, releases).
-Publishes to the alarm topic; the alarms' own SNS actions stay, so nothing is lost if this fails.
+Publishes to the alarm topic. The alarms' own SNS actions stay (CloudWatch's card carries the
+Slack rollback button), so the plain alarm arrives even if this function cannot run; if the
+registry cannot be read, or enrichment fails in any other way, this still sends the alarm's
+facts from the event alone, and an event it cannot handle at all waits in its dead-letter queue.
 """
 
 from __future__ import annotations
@@ -97,13 +100,24 @@ def alarm_notification(
     event: Mapping[str, Any], settings: NotifySettings, registry: Registry
 ) -> Notification:
     """An alarm's state change with the live model, its promotion, the rollback target, links."""
+    facts, rollback_target = live_facts(registry)
+    return plain_alarm(event, settings, facts=facts, rollback_target=rollback_target)
+
+
+def plain_alarm(
+    event: Mapping[str, Any],
+    settings: NotifySettings,
+    *,
+    facts: list[tuple[str, str]],
+    rollback_target: str | None = None,
+) -> Notification:
+    """An alarm's state change from the event alone, with whatever `facts` are known."""
     detail = event["detail"]
     name = str(detail["alarmName"])
     state = detail.get("state", {})
     value = str(state.get("value", "UNKNOWN"))
     previous = str(detail.get("previousState", {}).get("value", "UNKNOWN"))
     description = detail.get("configuration", {}).get("description") or name
-    facts, rollback_target = live_facts(registry)
     firing = value == "ALARM"
     mark = (
         ":rotating_light:"
@@ -183,13 +197,26 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, int]:
         )
     except Exception as err:  # noqa: BLE001 - a broken event still tells someone
         log(_log, "enrichment failed", level=logging.ERROR, error=error_reason(err))
-        found = [
-            Notification(
-                title=":warning: An event could not be enriched",
-                description=f"{event.get('detail-type', 'registry news')}: {error_reason(err)}",
-                event_type="enrichment-failed",
-                facts=[("Registry", "not read; run make status")],
-                links=[("Dashboard", settings.dashboard_url())],
-            )
-        ]
+        found = [fallback(event, settings, err)]
     return {"published": publish(boto3.client("sns"), settings.topic_arn, found)}
+
+
+def fallback(event: Mapping[str, Any], settings: NotifySettings, err: Exception) -> Notification:
+    """What goes out when enrichment failed: the plain alarm if the event is one, else a notice.
+
+    Its name, state, reason, threshold and runbook row come from the event alone, so a bug in
+    the enrichment costs the message its model facts, never the alarm.
+    """
+    unread = [("Registry", f"not read ({type(err).__name__}); run make status")]
+    if event.get("detail-type") == ALARM_STATE_CHANGE:
+        try:
+            return plain_alarm(event, settings, facts=unread)
+        except Exception as again:  # noqa: BLE001 - a malformed alarm event: the notice below
+            err = again
+    return Notification(
+        title=":warning: An event could not be enriched",
+        description=f"{event.get('detail-type', 'registry news')}: {error_reason(err)}",
+        event_type="enrichment-failed",
+        facts=unread,
+        links=[("Dashboard", settings.dashboard_url())],
+    )
