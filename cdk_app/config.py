@@ -233,8 +233,41 @@ class AppConfig:
         ),
     ] = 0
     tracing: Annotated[
-        bool, Field(description="X-Ray tracing of the serving function and API Gateway.")
+        bool,
+        Field(
+            description="X-Ray traces of sampled requests, sent by the serving app (HTTP APIs "
+            "take no part in X-Ray; docs/api-choice.md)."
+        ),
     ] = True
+    trace_sample_rate: Annotated[
+        float,
+        Field(
+            ge=0.0,
+            le=1.0,
+            description="Share of requests traced beyond the reservoir ($5.00 per million "
+            "traces: 0.01 costs $0.05 per million requests).",
+        ),
+    ] = 0.01
+    trace_reservoir_per_hour: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=3600,
+            description="Requests each function instance traces per hour whatever the rate, so "
+            "a quiet API still shows traces.",
+        ),
+    ] = 6
+    cost_anomaly_monitor: Annotated[
+        bool,
+        Field(
+            description="Create a Cost Anomaly Detection monitor of AWS services alerting the "
+            "alarm topic; an account holds one such monitor: false if yours has one."
+        ),
+    ] = True
+    cost_anomaly_threshold_usd: Annotated[
+        int,
+        Field(ge=1, le=10000, description="Alert on a cost anomaly of at least this many USD."),
+    ] = 5
     snapstart: Annotated[
         bool,
         Field(

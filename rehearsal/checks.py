@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 
 from rehearsal.emulator import ACCOUNT, ROOT
+from training.origin_authorizer import HEADER
 
 PREFIX = "iris-ml-dev"
 SEED = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"
@@ -309,7 +310,7 @@ def _call(url: str, ca: Path, headers: Mapping[str, str]) -> tuple[int, dict[str
 
 def _api_url(ctx: Context) -> str:
     api_id = outputs(ctx, f"{PREFIX}-api")["ApiId"]
-    stage = ctx.client("apigateway").get_stages(restApiId=api_id)["item"][0]["stageName"]
+    [stage] = [s["StageName"] for s in ctx.client("apigatewayv2").get_stages(ApiId=api_id)["Items"]]
     query = "sepal_length=5.1&sepal_width=3.5&petal_length=1.4&petal_width=0.2"
     return f"{ctx.url}/_aws/execute-api/{api_id}/{stage}/predict/?{query}"
 
@@ -327,20 +328,50 @@ def _origin_key(ctx: Context) -> str:
     return key
 
 
+def _authorizer_answer(ctx: Context, headers: Mapping[str, str]) -> str:
+    """What the origin lock's authorizer answers when invoked directly: why a call got a 500."""
+    resources = ctx.client("cloudformation").describe_stack_resources(StackName=f"{PREFIX}-api")
+    name = next(
+        r["PhysicalResourceId"]
+        for r in resources["StackResources"]
+        if r["ResourceType"] == "AWS::Lambda::Function"
+        and r["LogicalResourceId"].startswith("OriginLockAuthorizer")
+    )
+    event = {"version": "2.0", "type": "REQUEST", "routeKey": "$default", "headers": headers}
+    answer = ctx.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    payload = answer["Payload"].read().decode()[:900]
+    return f"the authorizer answers {answer.get('FunctionError') or 'ok'}: {payload}"
+
+
 def api_refuses_without_key(ctx: Context) -> str:
-    """API Gateway refuses a call without the origin key (only CloudFront has it)."""
-    status, _, body = _call(_api_url(ctx), ctx.ca_bundle, {})
-    if status != 403:
-        raise CheckFailed(f"a call without x-api-key answered {status}, not 403: {body[:120]}")
-    return f"403 without x-api-key: {body[:60]}"
+    """API Gateway refuses a call without CloudFront's origin key before any function answers.
+
+    Without the header: 401 from API Gateway itself (a missing identity source); with a wrong
+    key: 403 from the authorizer's answer. Neither response is the serving stand-in's (it
+    marks its answers with x-rehearsal-standin).
+    """
+    found = []
+    for headers, expected in (({}, 401), ({HEADER: "not-the-origin-key"}, 403)):
+        status, answer_headers, body = _call(_api_url(ctx), ctx.ca_bundle, headers)
+        lowered = {k.lower() for k in answer_headers}
+        if status != expected or "x-rehearsal-standin" in lowered:
+            raise CheckFailed(
+                f"a call with headers {sorted(headers)} answered {status}, not {expected} from "
+                f"API Gateway: {body[:120]}; {_authorizer_answer(ctx, headers)}"
+            )
+        found.append(f"{status} {'without the key' if not headers else 'with a wrong key'}")
+    return ", ".join(found) + ": the serving function never answered"
 
 
 def api_reaches_function(ctx: Context) -> str:
-    """With the origin key the call reaches the serving function's `live` alias."""
-    status, headers, body = _call(_api_url(ctx), ctx.ca_bundle, {"x-api-key": _origin_key(ctx)})
+    """With the origin key the authorizer admits the call to the serving function's `live` alias."""
+    status, headers, body = _call(_api_url(ctx), ctx.ca_bundle, {HEADER: _origin_key(ctx)})
     lowered = {k.lower(): v for k, v in headers.items()}
     if status != 200 or lowered.get("x-rehearsal-standin") != "serving":
-        raise CheckFailed(f"a call with the origin key answered {status} {body[:200]}")
+        raise CheckFailed(
+            f"a call with the origin key answered {status} {body[:200]}; "
+            f"{_authorizer_answer(ctx, {HEADER: 'redacted'})}"
+        )
     return "200 from the serving function (its zip stand-in) with the origin key"
 
 

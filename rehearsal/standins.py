@@ -31,7 +31,7 @@ def handler(event, context):
     return {
         "statusCode": 200,
         "headers": {"content-type": "application/json", "x-rehearsal-standin": "serving"},
-        "body": json.dumps({"standin": "serving function", "path": event.get("path")}),
+        "body": json.dumps({"standin": "serving function", "path": event.get("rawPath")}),
     }
 """
 
@@ -98,6 +98,37 @@ def _zip_function(template: Template, resource: Resource) -> Resource:
     return {**resource, "Properties": properties}
 
 
+def _secret_statements(resource: Resource) -> list[dict[str, Any]]:
+    """The statements of an IAM policy that grant Secrets Manager actions on a Ref."""
+    if resource.get("Type") != "AWS::IAM::Policy":
+        return []
+    statements = resource["Properties"]["PolicyDocument"]["Statement"]
+    return [
+        s
+        for s in statements
+        if isinstance(s.get("Resource"), dict)
+        and s["Resource"].keys() == {"Ref"}
+        and any(str(a).startswith("secretsmanager:") for a in _as_list(s["Action"]))
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _secret_by_arn(template: Template, resource: Resource) -> Resource:
+    """A Ref to a secret in a policy -> the secret's ARN pattern, built from its name."""
+    del template
+    rewritten: Resource = json.loads(json.dumps(resource))
+    for statement in _secret_statements(rewritten):
+        name = statement["Resource"]["Ref"]
+        statement["Resource"] = {
+            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+            ":secret:${" + name + "}-*"
+        }
+    return rewritten
+
+
 def _image_builder_image(resource: Resource) -> bool:
     return resource.get("Type") == "AWS::ImageBuilder::Image"
 
@@ -132,6 +163,11 @@ STANDINS: tuple[StandIn, ...] = (
         _type_in("Custom::ServingRelease"),
     ),
     StandIn(
+        "Cost Anomaly Detection monitor and subscription",
+        "no Cost Explorer in the emulator's CloudFormation; they only send cost alerts",
+        _type_prefix("AWS::CE::"),
+    ),
+    StandIn(
         "Budgets budget",
         "no AWS Budgets in the emulator's CloudFormation; it only sends mail",
         _type_in("AWS::Budgets::Budget"),
@@ -140,6 +176,15 @@ STANDINS: tuple[StandIn, ...] = (
         "metric-math alarm (AWS::CloudWatch::Alarm with Metrics)",
         "the emulator's CloudFormation refuses metric math; single-metric alarms deploy as is",
         _metric_math,
+        kind="feature",
+    ),
+    StandIn(
+        "IAM policy naming a secret by Ref",
+        "CloudFormation's Ref of a Secrets Manager secret is its ARN; the emulator's is its "
+        "name, which matches no request, so the statement names the secret's ARN pattern "
+        "(arn:...:secret:<name>-*) instead: the same single secret",
+        lambda resource: bool(_secret_statements(resource)),
+        _secret_by_arn,
         kind="feature",
     ),
     StandIn(

@@ -21,7 +21,6 @@ RETAINED = {
     ("api", "AWS::S3::Bucket", "CdnLogsBucket"),
     ("pipeline", "AWS::DynamoDB::GlobalTable", "RegistryTable"),
     ("pipeline", "AWS::ECR::Repository", "ModelsRepository"),
-    ("api", "AWS::IAM::Role", "RestApiCloudWatchRole"),
 }
 LIVE_MODEL_PARAMETER = f"/{PREFIX}/serving/live-model-version"
 KINDS = ("AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable", "AWS::ECR::Repository", "AWS::IAM::Role")

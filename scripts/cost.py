@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from cdk_app.config import AppConfig, ConfigError  # noqa: E402
+from cdk_app.prices import PRICE_REGION, PRICES, RECORDED_ON  # noqa: E402
 from scripts.diagram import (  # noqa: E402
     StackTemplate,
     SynthError,
@@ -38,146 +39,8 @@ from scripts.diagram import (  # noqa: E402
 README: Final = ROOT / "README.md"
 DOC: Final = ROOT / "docs" / "cost.md"
 SEED: Final = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"
-PRICE_REGION: Final = "us-east-1"
-RECORDED_ON: Final = "2026-11-27"
 GB: Final = 1024**3  # AWS bills GB as 2^30 bytes
 MILLION: Final = 1_000_000
-
-
-@dataclasses.dataclass(frozen=True)
-class Price:
-    """A list price: US dollars per unit, for what, where it was read and when."""
-
-    usd: float
-    unit: str
-    what: str
-    source: str
-    recorded: str = RECORDED_ON
-
-
-_LAMBDA = "https://aws.amazon.com/lambda/pricing/"
-_CLOUDWATCH = "https://aws.amazon.com/cloudwatch/pricing/"
-_CLOUDFRONT = "https://aws.amazon.com/cloudfront/pricing/"
-_EC2 = "https://aws.amazon.com/ec2/pricing/on-demand/"
-_SAGEMAKER = "https://aws.amazon.com/sagemaker/ai/pricing/"
-_S3 = "https://aws.amazon.com/s3/pricing/"
-_DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
-_WAF = "https://aws.amazon.com/waf/pricing/"
-
-# US East (N. Virginia) list prices, Linux, on demand, without free tiers or discounts.
-PRICES: Final[Mapping[str, Price]] = {
-    "kms_key": Price(
-        1.00, "key-month", "KMS customer managed key", "https://aws.amazon.com/kms/pricing/"
-    ),
-    "alarm_metric": Price(
-        0.10,
-        "alarm metric-month",
-        "CloudWatch standard-resolution alarm, per metric it evaluates",
-        _CLOUDWATCH,
-    ),
-    "alarm_metric_high_resolution": Price(
-        0.30, "alarm metric-month", "CloudWatch high-resolution alarm, per metric", _CLOUDWATCH
-    ),
-    "composite_alarm": Price(0.50, "alarm-month", "CloudWatch composite alarm", _CLOUDWATCH),
-    "dashboard": Price(3.00, "dashboard-month", "CloudWatch custom dashboard", _CLOUDWATCH),
-    "custom_metric": Price(
-        0.30, "metric-month", "CloudWatch custom metric (first 10,000)", _CLOUDWATCH
-    ),
-    "logs_ingestion": Price(0.50, "GB", "CloudWatch Logs ingestion, standard class", _CLOUDWATCH),
-    "logs_storage": Price(0.03, "GB-month", "CloudWatch Logs storage", _CLOUDWATCH),
-    "secret": Price(
-        0.40,
-        "secret-month",
-        "Secrets Manager secret",
-        "https://aws.amazon.com/secrets-manager/pricing/",
-    ),
-    "waf_web_acl": Price(5.00, "web ACL-month", "WAF web ACL", _WAF),
-    "waf_rule": Price(1.00, "rule-month", "WAF rule or managed rule group in a web ACL", _WAF),
-    "waf_requests": Price(0.60, "million requests", "WAF requests inspected", _WAF),
-    "route53_zone": Price(
-        0.50,
-        "hosted zone-month",
-        "Route 53 hosted zone (first 25)",
-        "https://aws.amazon.com/route53/pricing/",
-    ),
-    "s3_storage": Price(0.023, "GB-month", "S3 Standard storage (first 50 TB)", _S3),
-    "s3_put": Price(0.005, "1,000 requests", "S3 Standard PUT, COPY, POST, LIST", _S3),
-    "s3_get": Price(0.0004, "1,000 requests", "S3 Standard GET and others", _S3),
-    "ecr_storage": Price(
-        0.10, "GB-month", "ECR private repository storage", "https://aws.amazon.com/ecr/pricing/"
-    ),
-    "ebs_gp3": Price(0.08, "GB-month", "EBS gp3 volume", "https://aws.amazon.com/ebs/pricing/"),
-    "ebs_snapshot": Price(
-        0.05, "GB-month", "EBS snapshot, standard tier", "https://aws.amazon.com/ebs/pricing/"
-    ),
-    "public_ipv4": Price(
-        0.005, "hour", "Public IPv4 address, in use", "https://aws.amazon.com/vpc/pricing/"
-    ),
-    "nat_gateway": Price(
-        0.045,
-        "hour",
-        "NAT gateway (plus $0.045 per GB processed)",
-        "https://aws.amazon.com/vpc/pricing/",
-    ),
-    "lambda_requests": Price(0.20, "million requests", "Lambda requests", _LAMBDA),
-    "lambda_arm64": Price(
-        0.0000133334, "GB-second", "Lambda duration, arm64 (first 7.5 billion GB-s)", _LAMBDA
-    ),
-    "lambda_x86_64": Price(
-        0.0000166667, "GB-second", "Lambda duration, x86_64 (first 6 billion GB-s)", _LAMBDA
-    ),
-    "api_gateway_rest": Price(
-        3.50,
-        "million requests",
-        "API Gateway REST API requests (first 333 million)",
-        "https://aws.amazon.com/api-gateway/pricing/",
-    ),
-    "cloudfront_https": Price(
-        1.00,
-        "million requests",
-        "CloudFront HTTPS requests, North America ($0.0100 per 10,000)",
-        _CLOUDFRONT,
-    ),
-    "cloudfront_out": Price(
-        0.085,
-        "GB",
-        "CloudFront data transfer out to the internet, North America (first 10 TB)",
-        _CLOUDFRONT,
-    ),
-    "cloudfront_to_origin": Price(
-        0.020, "GB", "CloudFront data transfer out to the origin, North America", _CLOUDFRONT
-    ),
-    "xray_traces": Price(
-        5.00, "million traces", "X-Ray traces recorded", "https://aws.amazon.com/xray/pricing/"
-    ),
-    "dynamodb_write": Price(
-        0.625, "million write request units", "DynamoDB on-demand writes", _DYNAMODB
-    ),
-    "dynamodb_read": Price(
-        0.125, "million read request units", "DynamoDB on-demand reads", _DYNAMODB
-    ),
-    "dynamodb_storage": Price(0.25, "GB-month", "DynamoDB standard table storage", _DYNAMODB),
-    "ec2:c7g.large": Price(0.0725, "hour", "EC2 c7g.large on demand, Linux", _EC2),
-    "ec2:m7g.large": Price(0.0816, "hour", "EC2 m7g.large on demand, Linux", _EC2),
-    "ec2:c6g.large": Price(0.068, "hour", "EC2 c6g.large on demand, Linux", _EC2),
-    "ec2:m6g.large": Price(0.077, "hour", "EC2 m6g.large on demand, Linux", _EC2),
-    "ec2:t4g.large": Price(0.0672, "hour", "EC2 t4g.large on demand, Linux", _EC2),
-    "ec2:c7i.large": Price(0.08925, "hour", "EC2 c7i.large on demand, Linux", _EC2),
-    "ec2:m7i.large": Price(0.1008, "hour", "EC2 m7i.large on demand, Linux", _EC2),
-    "ec2:c6i.large": Price(0.085, "hour", "EC2 c6i.large on demand, Linux", _EC2),
-    "ec2:m6i.large": Price(0.096, "hour", "EC2 m6i.large on demand, Linux", _EC2),
-    "ec2:m5.large": Price(0.096, "hour", "EC2 m5.large on demand, Linux", _EC2),
-    "ec2:t3.large": Price(0.0832, "hour", "EC2 t3.large on demand, Linux", _EC2),
-    "sagemaker:ml.t2.medium": Price(
-        0.056, "hour", "SageMaker real-time inference, ml.t2.medium", _SAGEMAKER
-    ),
-    "sagemaker:ml.m5.large": Price(
-        0.115, "hour", "SageMaker real-time inference, ml.m5.large", _SAGEMAKER
-    ),
-    "sagemaker_data": Price(
-        0.016, "GB", "SageMaker real-time inference data processed, in or out", _SAGEMAKER
-    ),
-}
 
 
 def _assumed(value: float, unit: str, why: str) -> Any:
@@ -213,8 +76,14 @@ class Assumptions:
     app_log_kb: float = _assumed(
         0.75, "KB", "the app's JSON log line (~0.3) and EMF document (~0.45), measured"
     )
-    platform_log_kb: float = _assumed(
-        0.35, "KB", "Lambda's START, END and REPORT lines with the X-Ray trace id"
+    authorizer_calls_per_month: float = _assumed(
+        8_760,
+        "",
+        "origin-lock authorizer runs: API Gateway caches its answer 5 min per key (12 an hour)",
+    )
+    authorizer_ms: float = _assumed(5, "ms", "the authorizer's warm run: a compare, no AWS call")
+    instances_warm: float = _assumed(
+        1, "", "serving instances alive on average, each with its own trace reservoir"
     )
     access_log_kb: float = _assumed(0.25, "KB", "API Gateway's JSON access log line")
     cdn_log_kb: float = _assumed(
@@ -222,9 +91,6 @@ class Assumptions:
     )
     requests_per_cold_start: int = _assumed(
         1000, "", "requests per cold start; Lambda bills a container image's init"
-    )
-    traced_share: float = _assumed(
-        1.0, "", "share of requests X-Ray records: the default rule keeps 1/s, so all when quiet"
     )
     metric_series: int = _assumed(
         15, "", "EMF series the app writes: latency by route, predictions by class and version"
@@ -581,14 +447,24 @@ def per_million(
     memory_gb = config.lambda_memory_mb / 1024
     gb_second = _lambda_gb_second(config.architecture)
     cold_starts = MILLION / a.requests_per_cold_start
-    log_kb = a.app_log_kb + a.platform_log_kb + a.access_log_kb
+    # Lambda's own START/END/REPORT lines are not logged (system log level WARN).
+    log_kb = a.app_log_kb + a.access_log_kb
+    authorizer_usd = a.authorizer_calls_per_month * (
+        _usd("lambda_requests") / MILLION + a.authorizer_ms / 1000 * 0.25 * gb_second
+    )
     items += [
         Item(
             "CloudFront to origin",
             f"{to_origin:g} KB each",
             MILLION * to_origin * 1024 / GB * _usd("cloudfront_to_origin"),
         ),
-        Item("API Gateway REST", "per request", _usd("api_gateway_rest"), "1 M, 12 months"),
+        Item("API Gateway HTTP API", "per request", _usd("api_gateway_http"), "1 M, 12 months"),
+        Item(
+            "Origin-lock authorizer",
+            f"cached: {a.authorizer_calls_per_month:,.0f} runs a month at most",
+            authorizer_usd,
+            "Lambda",
+        ),
         Item("Lambda requests", "per request", _usd("lambda_requests"), "1 M a month"),
         Item(
             "Lambda duration",
@@ -603,23 +479,30 @@ def per_million(
         ),
     ]
     if config.tracing:
+        share = traced_share(config, a)
         items.append(
             Item(
                 "X-Ray traces",
-                f"{a.traced_share:.0%} of requests traced",
-                a.traced_share * _usd("xray_traces"),
+                f"{share:.2%} of requests traced",
+                share * _usd("xray_traces"),
                 "100,000 a month",
             )
         )
     items.append(
         Item(
             "CloudWatch Logs ingestion",
-            f"{log_kb:g} KB each (app, EMF, Lambda, access)",
+            f"{log_kb:g} KB each (app line and EMF, access log)",
             MILLION * log_kb * 1024 / GB * _usd("logs_ingestion"),
             "5 GB a month",
         )
     )
     return items
+
+
+def traced_share(config: AppConfig, a: Assumptions = ASSUMPTIONS) -> float:
+    """Share of a million requests a month the app traces: the rate plus each reservoir."""
+    reservoir = config.trace_reservoir_per_hour * a.hours_per_month * a.instances_warm / MILLION
+    return min(1.0, config.trace_sample_rate + reservoir)
 
 
 def with_traffic(a: Assumptions = ASSUMPTIONS) -> Item:
@@ -784,6 +667,14 @@ def format_estimate(e: Estimate) -> str:
     lines = [
         f"Estimated AWS cost of {config.stack_prefix} in {config.region} (cdk.json{overrides})",
         f"List prices of {PRICE_REGION}, recorded on {RECORDED_ON}: they may have changed since.",
+        *(
+            [
+                f"Priced with {PRICE_REGION}'s list, not {config.region}'s: docs/cost.md "
+                "(Region) says what differs there."
+            ]
+            if config.region != PRICE_REGION
+            else []
+        ),
         "Free tiers are named, never subtracted.",
         "",
         "(a) A month while idle: no traffic, no training",
@@ -810,10 +701,10 @@ def format_estimate(e: Estimate) -> str:
         f"in process ({perf.source}).",
         *(
             [
-                "  X-Ray keeps the first request each second and 5% of the rest: all of them "
-                "below 1 request/s,",
-                f"  about 5% (${_money(0.05 * _usd('xray_traces'))}) when busy; tracing=false "
-                "drops the line.",
+                f"  The app traces {config.trace_sample_rate:g} of requests plus "
+                f"{config.trace_reservoir_per_hour} an hour per instance (trace_sample_rate,",
+                "  trace_reservoir_per_hour); tracing=false drops the line. Lambda's own tracing",
+                f"  would trace every request below 1 a second (${_money(_usd('xray_traces'))}).",
             ]
             if config.tracing
             else []

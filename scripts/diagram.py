@@ -265,8 +265,7 @@ SHOWN: Final = (
     Shown("AWS::CloudFront::Distribution", "cdn", "cdn", "CloudFront"),
     Shown("AWS::WAFv2::WebACL", "waf", "cdn", "WAF web ACL"),
     Shown("AWS::Route53::RecordSet", "dns", "cdn", "DNS alias (Route 53)"),
-    Shown("AWS::ApiGateway::RestApi", "api", "api", "API Gateway (REST)"),
-    Shown("AWS::ApiGatewayV2::Api", "http-api", "api", "API Gateway (HTTP)"),
+    Shown("AWS::ApiGatewayV2::Api", "api", "api", "API Gateway (HTTP API)"),
     Shown("AWS::Lambda::Function", "serving", "function", "Serving Lambda", r"^Serving/"),
     Shown(
         "AWS::Lambda::Function",
@@ -274,6 +273,13 @@ SHOWN: Final = (
         "function",
         "Promoter / Watcher",
         r"^Promotion/(Promoter|Watcher)/",
+    ),
+    Shown(
+        "AWS::Lambda::Function",
+        "authorizer",
+        "function",
+        "Origin-lock authorizer",
+        r"^OriginLock/",
     ),
     Shown(
         "AWS::Lambda::Function",
@@ -331,7 +337,7 @@ USER: Final = "user"
 # The two paths, hop by hop: (from, to, label), nodes named "<stack role>:<ident>".
 REQUEST_PATH: Final = (
     (USER, "api:cdn", "HTTPS"),
-    ("api:cdn", "api:api", "origin + API key"),
+    ("api:cdn", "api:api", "origin key (authorizer)"),
     ("api:api", "api:serving", "proxy to alias live"),
 )
 TRAINING_PATH: Final = (

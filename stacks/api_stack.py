@@ -11,12 +11,12 @@ from constructs import Construct
 from cdk_app.config import AppConfig
 from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.cdn import ServingCdn
+from cdk_app.constructs.http_api import ServingApi
 from cdk_app.constructs.live_model_guard import LiveModelGuard
 from cdk_app.constructs.origin_lock import OriginLock
 from cdk_app.constructs.parameters import live_model_parameter, runtime_image_parameter
 from cdk_app.constructs.promotion import Promotion
 from cdk_app.constructs.release import ServingRelease
-from cdk_app.constructs.rest_api import ServingApi
 from cdk_app.constructs.serving_function import ServingFunction
 from cdk_app.constructs.slack_channel import SlackRollback
 from stacks.data_stack import DataStack
@@ -51,28 +51,28 @@ class ApiStack(cdk.Stack):
             timeout_seconds=config.lambda_timeout_seconds,
             reserved_concurrency=config.reserved_concurrency,
             tracing=config.tracing,
+            trace_sample_rate=config.trace_sample_rate,
+            trace_reservoir_per_hour=config.trace_reservoir_per_hour,
             snapstart=config.snapstart,
             max_instances=config.max_instances,
-            log_retention_days=config.log_retention_days,
-        )
-        self.api = ServingApi(
-            self,
-            "Rest",
-            name=config.stack_prefix,
-            alias=self.serving.alias,
-            throttle_rate=config.api_throttle_rate,
-            throttle_burst=config.api_throttle_burst,
-            max_instances=config.max_instances,
-            tracing=config.tracing,
             log_retention_days=config.log_retention_days,
         )
         lock = OriginLock(
             self,
             "OriginLock",
-            api=self.api.api,
             key_version=config.origin_key_version,
+            architecture=architecture,
+            log_retention_days=config.log_retention_days,
+        )
+        self.api = ServingApi(
+            self,
+            "Http",
+            name=config.stack_prefix,
+            alias=self.serving.alias,
+            authorizer=lock.authorizer,
             throttle_rate=config.api_throttle_rate,
             throttle_burst=config.api_throttle_burst,
+            log_retention_days=config.log_retention_days,
         )
         self.cdn = ServingCdn(
             self,
@@ -136,7 +136,7 @@ class ApiStack(cdk.Stack):
             model_version=self.serving.model_version,
         )
         cdk.CfnOutput(self, "Url", value=self.cdn.url, description="Call the API here")
-        cdk.CfnOutput(self, "ApiId", value=self.api.api.rest_api_id)
+        cdk.CfnOutput(self, "ApiId", value=self.api.api.api_id)
         cdk.CfnOutput(self, "FunctionName", value=self.serving.function.function_name)
         cdk.CfnOutput(self, "DistributionId", value=self.cdn.distribution.distribution_id)
         cdk.CfnOutput(

@@ -1,4 +1,4 @@
-"""CDN monitoring stack (us-east-1): CloudFront's alarms and their topic, where its metrics are.
+"""CDN monitoring stack (us-east-1): CloudFront's alarms, the cost anomaly monitor, their topic.
 
 The alarms notify the topic here and their state changes also travel to the alert enricher in
 the app's region, which follows each with its context.
@@ -15,6 +15,7 @@ from cdk_app.config import AppConfig
 from cdk_app.constructs.alarm_forwarder import AlarmForwarder
 from cdk_app.constructs.alarm_topic import AlarmTopic
 from cdk_app.constructs.cdn_alarms import CdnAlarms
+from cdk_app.constructs.cost_anomaly import CostAnomalyMonitor
 from stacks.api_stack import ApiStack
 
 
@@ -34,3 +35,11 @@ class CdnMonitoringStack(cdk.Stack):
             rate_percent=config.cdn_5xx_rate_percent,
         ).alarms
         AlarmForwarder(self, "Forward", alarms=self.alarms, to_region=api.region)
+        if config.cost_anomaly_monitor:
+            CostAnomalyMonitor(
+                self,
+                "CostAnomalies",
+                name=config.stack_prefix,
+                topic=self.topic,
+                threshold_usd=config.cost_anomaly_threshold_usd,
+            )

@@ -12,10 +12,9 @@ from cdk_app.constructs.alarm_topic import AlarmTopic
 from cdk_app.constructs.alert_enricher import AlertEnricher
 from cdk_app.constructs.architecture import lambda_architecture
 from cdk_app.constructs.budget import MonthlyBudget
-from cdk_app.constructs.dashboard import SystemDashboard, dashboard_name
+from cdk_app.constructs.dashboard import RequestCost, SystemDashboard, dashboard_name
 from cdk_app.constructs.pipeline_alarms import PipelineAlarms
 from cdk_app.constructs.registry_metrics import RegistryMetrics
-from cdk_app.constructs.rest_api import STAGE
 from cdk_app.constructs.serving_alarms import ServingAlarms
 from cdk_app.constructs.serving_function import METRICS_NAMESPACE, SERVICE
 from cdk_app.constructs.slack_channel import SlackChannel
@@ -54,7 +53,6 @@ class ObservabilityStack(cdk.Stack):
             "Serving",
             topic=self.topic,
             api=api.api.api,
-            stage=STAGE,
             function=api.serving.function,
             timeout_seconds=config.lambda_timeout_seconds,
             reserved_concurrency=config.reserved_concurrency,
@@ -100,13 +98,17 @@ class ObservabilityStack(cdk.Stack):
             "Dashboard",
             name=config.stack_prefix,
             api=api.api.api,
-            stage=STAGE,
             function=api.serving.function,
             function_logs=api.serving.logs,
             distribution_id=api.cdn.distribution.distribution_id,
             metrics_namespace=METRICS_NAMESPACE,
             service=SERVICE,
             alarms=[*serving.alarms, *pipeline_alarms.alarms, self.enricher.dead_letter_alarm],
+            cost=RequestCost(
+                memory_mb=config.lambda_memory_mb,
+                architecture=config.architecture,
+                traced_share=config.trace_sample_rate if config.tracing else 0.0,
+            ),
         )
         if config.slack_workspace_id:
             SlackChannel(

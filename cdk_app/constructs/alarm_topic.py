@@ -1,4 +1,4 @@
-"""The SNS topic alarms go to: encrypted with a key CloudWatch, EventBridge and Budgets may use.
+"""The SNS topic alarms go to: encrypted with a key every publishing service may use.
 
 A topic encrypted with a key whose policy does not let CloudWatch use it silently drops every
 alarm notification, so the key policy names each publishing service explicitly.
@@ -15,7 +15,13 @@ from constructs import Construct
 
 from cdk_app.constructs.dead_letter_queue import dead_letter_queue
 
-PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
+# Cost Anomaly Detection publishes as costalerts.amazonaws.com (its SNS topic policy).
+PUBLISHERS = (
+    "cloudwatch.amazonaws.com",
+    "events.amazonaws.com",
+    "budgets.amazonaws.com",
+    "costalerts.amazonaws.com",
+)
 UNHEARD_WARNING = "iris-ml:alarms-reach-nobody"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
@@ -13,8 +13,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app import checkov
+from cdk_app.constructs.http_api import FEATURES
 from cdk_app.constructs.origin_lock import OriginLock
-from cdk_app.constructs.rest_api import FEATURES
 from cdk_app.constructs.secure_bucket import LogBucket
 
 # API Gateway's integration limit is 29 s; CloudFront must wait a little longer than that.
@@ -29,7 +29,7 @@ class ServingCdn(Construct):
         scope: Construct,
         id_: str,
         *,
-        api: apigw.RestApi,
+        api: apigw.IHttpApi,
         lock: OriginLock,
         cache_ttl_seconds: int,
         access_logs: s3.IBucket,
@@ -48,8 +48,11 @@ class ServingCdn(Construct):
             log_prefix="cloudfront-logs/",
             acl_delivery=True,
         ).bucket
-        origin = origins.RestApiOrigin(
-            api,
+        stack = cdk.Stack.of(self)
+        # The $default stage answers at the API's root, so the origin has no path.
+        origin = origins.HttpOrigin(
+            f"{api.api_id}.execute-api.{stack.region}.{stack.url_suffix}",
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
             custom_headers={lock.header_name: lock.header_value},
             read_timeout=cdk.Duration.seconds(ORIGIN_READ_TIMEOUT_SECONDS),
         )
@@ -160,9 +163,8 @@ class ServingCdn(Construct):
             ),
             web_acl_id=web_acl_arn,
         )
-        # CloudFront starts sending a rotated key only once API Gateway accepts it; the old key
-        # goes in CloudFormation's clean-up, after the distribution has finished deploying.
-        self.distribution.node.add_dependency(lock.plan_key)
+        # CloudFront sends its key only once the authorizer that accepts it exists.
+        self.distribution.node.add_dependency(lock.function.function)
         if not custom_domain:
             checkov.skip(
                 self.distribution,

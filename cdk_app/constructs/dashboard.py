@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import aws_cdk as cdk
-from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_app.constructs.http_api import api_metric as http_api_metric
 from cdk_app.constructs.pipeline_alarms import run_metric
+from cdk_app.prices import PRICES
 
 CLASSES = ("Setosa", "Versicolor", "Virginica")
 OUTCOMES = ("succeeded", "rejected", "failed", "interrupted", "timed_out")
@@ -21,6 +25,47 @@ def dashboard_name(prefix: str) -> str:
     return f"{prefix}-overview"
 
 
+@dataclasses.dataclass(frozen=True)
+class RequestCost:
+    """What one uncached prediction bills besides its Lambda duration, for the cost widget."""
+
+    memory_mb: int
+    architecture: str
+    traced_share: float
+    # The app's line and EMF document and the API's access log line (docs/cost.md).
+    log_kb: float = 1.0
+
+
+def cost_per_thousand(
+    api: apigw.IHttpApi, function: lambda_.IFunction, cost: RequestCost
+) -> cloudwatch.MathExpression:
+    """List-price USD per 1,000 requests that reached the API, from the metrics they made.
+
+    Per request: CloudFront's request, the HTTP API's, Lambda's request, the traced share at
+    X-Ray's price and the logs at CloudWatch's; plus the function's billed duration. CloudFront
+    metrics live in us-east-1 and metric math takes one region, so cached answers (CloudFront
+    only) are not in it.
+    """
+    per_request = (
+        PRICES["cloudfront_https"].usd
+        + PRICES["api_gateway_http"].usd
+        + PRICES["lambda_requests"].usd
+        + cost.traced_share * PRICES["xray_traces"].usd
+    ) / 1_000_000 + cost.log_kb / (1024 * 1024) * PRICES["logs_ingestion"].usd
+    per_ms = cost.memory_mb / 1024 / 1000 * PRICES[f"lambda_{cost.architecture}"].usd
+    hour = cdk.Duration.hours(1)
+    return cloudwatch.MathExpression(
+        expression=f"IF(requests > 0, 1000 * (requests * {per_request:.10f} + "
+        f"duration_ms * {per_ms:.12f}) / requests, 0)",
+        using_metrics={
+            "requests": http_api_metric(api, "Count", "Sum", hour),
+            "duration_ms": function.metric_duration(statistic="Sum", period=hour),
+        },
+        label="USD per 1,000",
+        period=hour,
+    )
+
+
 class SystemDashboard(Construct):
     """The dashboard; metrics use the names the app, the API and the registry emit."""
 
@@ -30,26 +75,20 @@ class SystemDashboard(Construct):
         id_: str,
         *,
         name: str,
-        api: apigw.RestApi,
-        stage: str,
+        api: apigw.IHttpApi,
         function: lambda_.IFunction,
         function_logs: logs.ILogGroup,
         distribution_id: str,
         metrics_namespace: str,
         service: str,
         alarms: list[cloudwatch.IAlarm],
+        cost: RequestCost,
     ) -> None:
         super().__init__(scope, id_)
-        api_dims = {"ApiName": api.rest_api_name, "Stage": stage}
 
         def api_metric(metric_name: str, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/ApiGateway",
-                metric_name=metric_name,
-                dimensions_map=api_dims,
-                statistic=statistic,
-                period=FIVE_MINUTES,
-                label=f"API {metric_name} {statistic}",
+            return http_api_metric(
+                api, metric_name, statistic, FIVE_MINUTES, label=f"API {metric_name} {statistic}"
             )
 
         def cdn_metric(metric_name: str, statistic: str) -> cloudwatch.Metric:
@@ -108,8 +147,8 @@ class SystemDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Errors",
                 left=[
-                    api_metric("4XXError", "Sum"),
-                    api_metric("5XXError", "Sum"),
+                    api_metric("4xx", "Sum"),
+                    api_metric("5xx", "Sum"),
                     function.metric_errors(period=FIVE_MINUTES, label="function errors"),
                     function.metric_throttles(period=FIVE_MINUTES, label="throttles"),
                 ],
@@ -117,17 +156,26 @@ class SystemDashboard(Construct):
                 width=12,
             ),
             cloudwatch.LogQueryWidget(
-                title="Cold starts (init duration, from Lambda's REPORT lines)",
+                # From the app's own line: Lambda's REPORT lines are not logged (WARN level).
+                title="Cold starts (the app's first request per instance)",
                 log_group_names=[function_logs.log_group_name],
                 query_lines=[
-                    'filter @type = "REPORT"',
-                    "stats count(*) as invocations, count(@initDuration) as cold_starts, "
-                    "avg(@initDuration) as avg_init_ms, max(@initDuration) as max_init_ms "
-                    "by bin(1h)",
+                    "filter ispresent(cold_start)",
+                    "stats count(*) as requests, sum(cold_start) as cold_starts, "
+                    "avg(latency_ms) as avg_ms by bin(1h)",
                 ],
                 view=cloudwatch.LogQueryVisualizationType.TABLE,
                 width=12,
             ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Estimated USD per 1,000 uncached predictions (list prices, docs/cost.md)",
+                left=[cost_per_thousand(api, function, cost)],
+                left_y_axis=cloudwatch.YAxisProps(min=0),
+                width=24,
+                height=5,
+            )
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(

@@ -23,8 +23,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from cdk_app.constructs.http_api import ServingApi
 from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.rest_api import STAGE, ServingApi
 from cdk_app.constructs.serving_function import ServingFunction, versions_finding
 
 REGISTRY_EVENT_SOURCE = "iris-ml.registry"
@@ -84,18 +84,11 @@ class Promotion(Construct):
     ) -> None:
         super().__init__(scope, id_)
         minute = cdk.Duration.minutes(1)
-        # The stage's name as a literal: a Ref to the stage would close a dependency cycle
-        # (stage -> methods -> alias -> deployment group -> alarm -> stage).
-        api_dimensions = {"ApiName": api.api.rest_api_name, "Stage": STAGE}
+        # Keyed by the API's id and the stage's literal name: a Ref to the stage would close a
+        # dependency cycle (stage -> routes -> alias -> deployment group -> alarm -> stage).
 
         def api_metric(name: str, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/ApiGateway",
-                metric_name=name,
-                dimensions_map=api_dimensions,
-                period=minute,
-                statistic=statistic,
-            )
+            return api.metric(name, statistic, minute)
 
         at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
         self.guard_alarms = [
@@ -111,7 +104,7 @@ class Promotion(Construct):
                 self,
                 "Api5xx",
                 "the API answered 5xx",
-                api_metric("5XXError", "Sum"),
+                api_metric("5xx", "Sum"),
                 threshold=1,
                 comparison=at_least,
             ),

@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_app.constructs.alarms import Comparison, Missing, notify
+from cdk_app.constructs.http_api import api_metric
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
 
 
-def _rate(api: apigw.IRestApi, stage: str, errors: str) -> cloudwatch.MathExpression:
-    """Percentage of API answers that were `errors` (4XXError or 5XXError); 0 without traffic."""
-    dims = {"ApiName": api.rest_api_name, "Stage": stage}
-
-    def metric(name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name=name,
-            dimensions_map=dims,
-            statistic="Sum",
-            period=FIVE_MINUTES,
-        )
-
+def _rate(api: apigw.IHttpApi, errors: str) -> cloudwatch.MathExpression:
+    """Percentage of API answers that were `errors` (4xx or 5xx); 0 without traffic."""
     return cloudwatch.MathExpression(
         expression="IF(requests > 0, 100 * errors / requests, 0)",
-        using_metrics={"errors": metric(errors), "requests": metric("Count")},
+        using_metrics={
+            "errors": api_metric(api, errors, "Sum", FIVE_MINUTES),
+            "requests": api_metric(api, "Count", "Sum", FIVE_MINUTES),
+        },
         label=f"{errors} rate (%)",
         period=FIVE_MINUTES,
     )
@@ -44,8 +37,7 @@ class ServingAlarms(Construct):
         id_: str,
         *,
         topic: sns.ITopic,
-        api: apigw.RestApi,
-        stage: str,
+        api: apigw.IHttpApi,
         function: lambda_.IFunction,
         timeout_seconds: int,
         reserved_concurrency: int,
@@ -62,7 +54,7 @@ class ServingAlarms(Construct):
                 self,
                 "Api5xxRate",
                 topic=topic,
-                metric=_rate(api, stage, "5XXError"),
+                metric=_rate(api, "5xx"),
                 threshold=api_5xx_rate_percent,
                 comparison=Comparison.GREATER_THAN_THRESHOLD,
                 missing=quiet,
@@ -72,7 +64,7 @@ class ServingAlarms(Construct):
                 self,
                 "Api4xxRate",
                 topic=topic,
-                metric=_rate(api, stage, "4XXError"),
+                metric=_rate(api, "4xx"),
                 threshold=api_4xx_rate_percent,
                 comparison=Comparison.GREATER_THAN_THRESHOLD,
                 missing=quiet,
@@ -85,13 +77,7 @@ class ServingAlarms(Construct):
                 self,
                 "ApiLatencyP99",
                 topic=topic,
-                metric=cloudwatch.Metric(
-                    namespace="AWS/ApiGateway",
-                    metric_name="Latency",
-                    dimensions_map={"ApiName": api.rest_api_name, "Stage": stage},
-                    statistic="p99",
-                    period=FIVE_MINUTES,
-                ),
+                metric=api_metric(api, "Latency", "p99", FIVE_MINUTES),
                 threshold=latency_p99_threshold_ms,
                 comparison=Comparison.GREATER_THAN_THRESHOLD,
                 missing=quiet,

@@ -77,6 +77,8 @@ class ServingFunction(Construct):
         timeout_seconds: int,
         reserved_concurrency: int,
         tracing: bool,
+        trace_sample_rate: float,
+        trace_reservoir_per_hour: int,
         snapstart: bool,
         max_instances: int,
         log_retention_days: int,
@@ -113,7 +115,16 @@ class ServingFunction(Construct):
             memory_size=memory_mb,
             timeout=cdk.Duration.seconds(timeout_seconds),
             reserved_concurrent_executions=reserved_concurrency or None,
-            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+            # Not Active: a function that starts traces itself samples the first request each
+            # second and 5% of the rest, which below 1 request/s is every one ($5 per
+            # million). The app samples instead (TRACE_* below; docs/api-choice.md).
+            tracing=lambda_.Tracing.PASS_THROUGH if tracing else lambda_.Tracing.DISABLED,
+            # One line per request is the app's own (stdout, passed through as written);
+            # WARN drops Lambda's START, END and REPORT lines, which are INFO (AWS docs:
+            # monitoring-cloudwatchlogs-log-level), 0.35 KB a request nobody reads.
+            logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             log_group=logs,
             role=lambda_role(self, "Role", logs=logs, description="Iris classifier API"),
@@ -123,6 +134,8 @@ class ServingFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
+                "TRACE_SAMPLE_RATE": f"{trace_sample_rate:g}" if tracing else "0",
+                "TRACE_RESERVOIR_PER_HOUR": str(trace_reservoir_per_hour if tracing else 0),
             },
             # Replaced versions stay: the alias may still route to one, and rollback needs them.
             current_version_options=lambda_.VersionOptions(
@@ -130,13 +143,16 @@ class ServingFunction(Construct):
                 description=f"model {self.model_version} on runtime {self.image.asset_hash[:12]}",
             ),
         )
-        if not tracing:
-            cdk.Validations.of(self.function).acknowledge(
-                cdk.Acknowledgment(
-                    id="Serverless-LambdaTracing",
-                    reason="X-Ray tracing is switched off in config (tracing=false).",
-                )
+        # Tracing other than Disabled gets CDK's xray:PutTraceSegments grant, which the app's
+        # sampled segments use.
+        cdk.Validations.of(self.function).acknowledge(
+            cdk.Acknowledgment(
+                id="Serverless-LambdaTracing",
+                reason="Lambda's Active mode would trace every request below 1 request/s "
+                "($5.00 per million); the app samples its own traces (trace_sample_rate, "
+                "trace_reservoir_per_hour), or tracing=false turns them off.",
             )
+        )
         cdk.Validations.of(self.function).acknowledge(
             cdk.Acknowledgment(
                 id="Serverless-LambdaDLQ",

@@ -1,4 +1,4 @@
-"""API stack: serving function, REST API, origin lock, CloudFront, promotion, no drift."""
+"""API stack: serving function, HTTP API, origin lock, CloudFront, promotion, no drift."""
 
 from __future__ import annotations
 
@@ -62,7 +62,13 @@ def test_function_runs_the_image_asset_this_deploy_built(templates: dict[str, Te
     assert props["Timeout"] == 10
     # New accounts have a concurrency quota of 10 and must keep 100 unreserved: none by default.
     assert "ReservedConcurrentExecutions" not in props
-    assert props["TracingConfig"] == {"Mode": "Active"}
+    # The app samples its own traces; Lambda's Active mode would trace every quiet request.
+    assert props["TracingConfig"] == {"Mode": "PassThrough"}
+    env = props["Environment"]["Variables"]
+    assert (env["TRACE_SAMPLE_RATE"], env["TRACE_RESERVOIR_PER_HOUR"]) == ("0.01", "6")
+    # One line per request: Lambda's START/END/REPORT (INFO) are not logged.
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    assert props["LoggingConfig"]["SystemLogLevel"] == "WARN"
     assert props["Environment"]["Variables"]["MAX_INSTANCES"] == "1000"
     assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "IrisML"
     assert "SnapStart" not in props
@@ -84,6 +90,7 @@ def test_function_knobs_come_from_config(tmp_path: Path) -> None:
     assert (props["MemorySize"], props["Timeout"]) == (2048, 20)
     assert "ReservedConcurrentExecutions" not in props
     assert props.get("TracingConfig", {"Mode": "PassThrough"}) == {"Mode": "PassThrough"}
+    assert props["Environment"]["Variables"]["TRACE_SAMPLE_RATE"] == "0"
     assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
     assert props["Architectures"] == ["x86_64"]
 
@@ -103,114 +110,143 @@ def test_live_alias_is_never_moved_by_cloudformation(templates: dict[str, Templa
     assert version["DeletionPolicy"] == version["UpdateReplacePolicy"] == "Retain"
 
 
-# --- REST API ---------------------------------------------------------------------------------
+# --- HTTP API ---------------------------------------------------------------------------------
 
 
-def test_rest_api_is_regional_throttled_logged_traced(templates: dict[str, Template]) -> None:
-    api = templates["api"]
-    one(api, "AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
-    stage = one(api, "AWS::ApiGateway::Stage")["Properties"]
-    assert stage["StageName"] == "api"
-    assert stage["TracingEnabled"] is True
-    [settings] = stage["MethodSettings"]
-    assert settings == {
-        "DataTraceEnabled": False,
-        "HttpMethod": "*",
-        "LoggingLevel": "ERROR",
-        "MetricsEnabled": True,
-        "ResourcePath": "/*",
-        "ThrottlingBurstLimit": 100,
-        "ThrottlingRateLimit": 50,
-    }
-    access = stage["AccessLogSetting"]
-    fields = json.loads(access["Format"])
-    assert {"requestId", "status", "ip", "responseLength"} <= set(fields)
-
-
-def test_every_method_requires_the_origin_key_and_proxies_to_the_alias(
+def test_http_api_is_throttled_and_logs_one_json_line_per_request(
     templates: dict[str, Template],
 ) -> None:
     api = templates["api"]
-    methods = resources(api, "AWS::ApiGateway::Method")
-    assert len(methods) == 4  # GET and POST /predict, ANY / and ANY /{proxy+}
-    for method in methods.values():
-        props = method["Properties"]
-        assert props["ApiKeyRequired"] is True
-        assert props["Integration"]["Type"] == "AWS_PROXY"
-        assert "Live" in json.dumps(props["Integration"]["Uri"])
+    one(api, "AWS::ApiGatewayV2::Api", {"ProtocolType": "HTTP", "Name": "iris-ml-dev"})
+    stage = one(api, "AWS::ApiGatewayV2::Stage")["Properties"]
+    # The default stage answers at the root: the app sees the paths callers use.
+    assert (stage["StageName"], stage["AutoDeploy"]) == ("$default", True)
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": 100,
+        "ThrottlingRateLimit": 50,
+    }
+    access = stage["AccessLogSettings"]
+    assert access["DestinationArn"]["Fn::GetAtt"][1] == "Arn"
+    fields = json.loads(access["Format"])
+    assert {"requestId", "status", "ip", "responseLength", "authorizerStatus"} <= set(fields)
+    assert all(value.startswith("$context.") for value in fields.values())
 
 
-def test_request_validation_saves_lambda_calls(templates: dict[str, Template]) -> None:
+def test_every_route_needs_the_origin_lock_and_proxies_to_the_alias(
+    templates: dict[str, Template],
+) -> None:
     api = templates["api"]
+    [route] = resources(api, "AWS::ApiGatewayV2::Route").values()
+    props = route["Properties"]
+    # One $default route: every method and path, / and /predict, the page and the docs.
+    assert props["RouteKey"] == "$default"
+    assert props["AuthorizationType"] == "CUSTOM"
+    [authorizer_id] = resources(api, "AWS::ApiGatewayV2::Authorizer")
+    assert props["AuthorizerId"] == {"Ref": authorizer_id}
+    integration = one(api, "AWS::ApiGatewayV2::Integration")["Properties"]
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["PayloadFormatVersion"] == "2.0"
+    alias_id = next(iter(resources(api, "AWS::Lambda::Alias")))
+    assert integration["IntegrationUri"] == {"Ref": alias_id}
+    assert integration["TimeoutInMillis"] == 29000
+
+
+def test_a_call_without_the_origin_header_never_reaches_any_function(
+    templates: dict[str, Template],
+) -> None:
+    """HTTP API Lambda authorizers: when an identity source is missing from a request, API
+    Gateway answers 401 without calling the authorizer; otherwise the authorizer's simple
+    response decides before the route's integration runs, and its answer is cached per
+    identity value for the TTL (AWS docs: http-api-lambda-authorizer). So a direct
+    execute-api call without CloudFront's header invokes nothing, and one with a wrong key
+    invokes only the authorizer (tests/training/test_origin_authorizer.py)."""
+    api = templates["api"]
+    authorizer = one(api, "AWS::ApiGatewayV2::Authorizer")["Properties"]
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["$request.header.x-origin-key"]
+    assert authorizer["EnableSimpleResponses"] is True
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 300
+    function_id = authorizer["AuthorizerUri"]["Fn::Join"][1][1]["Fn::GetAtt"][0]
+    function = resources(api, "AWS::Lambda::Function")[function_id]["Properties"]
+    assert function["Handler"] == "training.origin_authorizer.handler"
+    [secret_id] = resources(api, "AWS::SecretsManager::Secret")
+    assert function["Environment"]["Variables"]["ORIGIN_SECRET_ARN"] == {"Ref": secret_id}
+    # API Gateway may invoke it for this API's authorizer only.
     one(
         api,
-        "AWS::ApiGateway::RequestValidator",
-        {"ValidateRequestBody": True, "ValidateRequestParameters": True},
+        "AWS::Lambda::Permission",
+        {
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": Match.object_like({"Fn::Join": Match.any_value()}),
+        },
     )
-    get = one(
-        api,
-        "AWS::ApiGateway::Method",
-        {"HttpMethod": "GET", "RequestParameters": Match.any_value()},
-    )
-    assert get["Properties"]["RequestParameters"] == {
-        f"method.request.querystring.{f}": True for f in FEATURES
-    }
-    model = one(api, "AWS::ApiGateway::Model")["Properties"]
-    assert model["Schema"]["properties"]["instances"] == {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": 1000,
-    }
-    assert model["Schema"]["additionalProperties"] is False
-    for response_type in ("BAD_REQUEST_PARAMETERS", "BAD_REQUEST_BODY"):
-        response = one(api, "AWS::ApiGateway::GatewayResponse", {"ResponseType": response_type})
-        assert response["Properties"]["StatusCode"] == "422"
-        assert '"detail"' in response["Properties"]["ResponseTemplates"]["application/json"]
+
+
+def test_the_authorizer_reads_that_secret_and_nothing_else(templates: dict[str, Template]) -> None:
+    api = templates["api"]
+    [secret_id] = resources(api, "AWS::SecretsManager::Secret")
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for logical_id, p in resources(api, "AWS::IAM::Policy").items()
+        if logical_id.startswith("OriginLockAuthorizer")
+    ]
+    [statements] = policies
+    secrets = [s for s in statements if any("secretsmanager" in a for a in s["Action"])]
+    assert secrets == [
+        {
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Effect": "Allow",
+            "Resource": {"Ref": secret_id},
+        }
+    ]
 
 
 # --- origin lock -------------------------------------------------------------------------
 
 
-def test_origin_lock_key_and_header_come_from_the_secret(templates: dict[str, Template]) -> None:
+def test_origin_lock_header_comes_from_the_secret(templates: dict[str, Template]) -> None:
     api = templates["api"]
     secret_id, secret = next(iter(resources(api, "AWS::SecretsManager::Secret").items()))
     generated = secret["Properties"]["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "key"
     assert generated["PasswordLength"] == 48
-    key = one(api, "AWS::ApiGateway::ApiKey")["Properties"]["Value"]
-    reference = json.dumps(key)
-    assert "{{resolve:secretsmanager:" in reference
-    assert secret_id in reference
     [origin] = distribution(api)["Origins"]
     [header] = origin["OriginCustomHeaders"]
-    assert header["HeaderName"] == "x-api-key"
-    assert header["HeaderValue"] == key
-    plan = one(api, "AWS::ApiGateway::UsagePlan")["Properties"]
-    assert plan["Throttle"] == {"BurstLimit": 100, "RateLimit": 50}
-    one(api, "AWS::ApiGateway::UsagePlanKey")
+    assert header["HeaderName"] == "x-origin-key"
+    reference = json.dumps(header["HeaderValue"])
+    assert "{{resolve:secretsmanager:" in reference
+    assert secret_id in reference
+    # No REST API key machinery is left behind.
+    assert not resources(api, "AWS::ApiGateway::ApiKey")
+    assert not resources(api, "AWS::ApiGateway::RestApi")
 
 
 def test_the_secret_is_only_ever_referenced(templates: dict[str, Template]) -> None:
-    # The key exists only in Secrets Manager; templates carry dynamic references to it.
+    # The key exists only in Secrets Manager; the template carries a dynamic reference to it.
     api = templates["api"]
-    key = json.dumps(one(api, "AWS::ApiGateway::ApiKey")["Properties"]["Value"])
     [origin] = distribution(api)["Origins"]
     header = json.dumps(origin["OriginCustomHeaders"][0]["HeaderValue"])
-    for value in (key, header):
-        assert value.startswith('{"Fn::Join": ["", ["{{resolve:secretsmanager:"')
-        assert value.endswith(':SecretString:key::}}"]]}')
+    assert header.startswith('{"Fn::Join": ["", ["{{resolve:secretsmanager:"')
+    assert header.endswith(':SecretString:key::}}"]]}')
 
 
 def test_rotating_the_origin_key_changes_the_template(tmp_path: Path) -> None:
     version = "0123456789abcdef0123456789abcdef"
     built = build_app(tmp_path, origin_key_version=version)
     api = Template.from_stack(built.api)
-    key = json.dumps(one(api, "AWS::ApiGateway::ApiKey")["Properties"]["Value"])
-    assert key.endswith(f':SecretString:key::{version}}}}}"]]}}')
-    # CloudFront switches only after API Gateway accepts the new key.
+    [origin] = distribution(api)["Origins"]
+    header = json.dumps(origin["OriginCustomHeaders"][0]["HeaderValue"])
+    assert header.endswith(f':SecretString:key::{version}}}}}"]]}}')
+    # CloudFront sends a key only once the authorizer that checks it exists.
     [distribution_resource] = resources(api, "AWS::CloudFront::Distribution").values()
-    [plan_key_id] = resources(api, "AWS::ApiGateway::UsagePlanKey")
-    assert plan_key_id in distribution_resource["DependsOn"]
+    [authorizer_fn] = [
+        logical_id
+        for logical_id, r in resources(api, "AWS::Lambda::Function").items()
+        if r["Properties"].get("Handler") == "training.origin_authorizer.handler"
+    ]
+    assert authorizer_fn in distribution_resource["DependsOn"]
 
 
 # --- CloudFront --------------------------------------------------------------------------
@@ -346,7 +382,15 @@ def test_canary_rolls_back_on_guard_alarms(templates: dict[str, Template]) -> No
     assert len(group["AlarmConfiguration"]["Alarms"]) == 3
     alarms = resources(api, "AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"].get("MetricName", "") for a in alarms.values())
-    assert metrics == ["5XXError", "Errors", "Latency"]
+    assert metrics == ["5xx", "Errors", "Latency"]
+    # Keyed by the HTTP API's id and its default stage (AWS docs: http-api-metrics).
+    [api_id] = resources(api, "AWS::ApiGatewayV2::Api")
+    for alarm in alarms.values():
+        if alarm["Properties"].get("Namespace") == "AWS/ApiGateway":
+            assert alarm["Properties"]["Dimensions"] == [
+                {"Name": "ApiId", "Value": {"Ref": api_id}},
+                {"Name": "Stage", "Value": "$default"},
+            ]
 
 
 def test_promoter_and_watcher_are_wired(templates: dict[str, Template]) -> None:
@@ -367,6 +411,7 @@ def test_promoter_and_watcher_are_wired(templates: dict[str, Template]) -> None:
         r["Properties"]["Handler"]: r["Properties"]["Environment"]["Variables"]
         for r in resources(api, "AWS::Lambda::Function").values()
         if r["Properties"].get("Handler", "").startswith("training.")
+        and r["Properties"]["Handler"] != "training.origin_authorizer.handler"
     }
     assert set(handlers) == {
         "training.promoter.handler",

@@ -44,6 +44,7 @@ def test_topic_is_encrypted_ssl_only_and_open_to_the_publishers(
     assert sorted(grant["Principal"]["Service"]) == [
         "budgets.amazonaws.com",
         "cloudwatch.amazonaws.com",
+        "costalerts.amazonaws.com",
         "events.amazonaws.com",
     ]
     assert sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -92,7 +93,7 @@ def test_the_alarm_set(templates: dict[str, Template]) -> None:
         assert math["Expression"] == expression, name
         assert props["Threshold"] == threshold, name
     errors = {m["Id"]: m for m in alarms["Api5xxRate"]["Metrics"]}["errors"]
-    assert errors["MetricStat"]["Metric"]["MetricName"] == "5XXError"
+    assert errors["MetricStat"]["Metric"]["MetricName"] == "5xx"
     runs = {m["Id"]: m for m in alarms["RunNotSucceeded"]["Metrics"]}
     assert runs["failed"]["MetricStat"]["Metric"]["Namespace"] == "IrisML"
     assert "NoRecentTraining" not in alarms
@@ -228,8 +229,9 @@ def test_dashboard_shows_what_the_team_needs(templates: dict[str, Template]) -> 
         "p50",
         "p90",
         "p99",
-        "5XXError",
-        "initDuration",  # cold starts from the REPORT lines
+        "5xx",
+        "cold_start",  # cold starts from the app's own line (no REPORT lines are logged)
+        "USD per 1,000",  # the estimated cost per thousand predictions
         "Predictions",
         "iris_type",
         "Setosa",

@@ -36,58 +36,66 @@ def other_env(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
     )
 
 
-def api_names(template: Template) -> set[str]:
-    """Every value of an ApiName dimension in the template's alarms and dashboards."""
+def api_dimensions(template: Template) -> list[str]:
+    """The names of every dimension of an AWS/ApiGateway metric in alarms and dashboards."""
+    named: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("Namespace") == "AWS/ApiGateway":
+                named.extend(d["Name"] for d in node.get("Dimensions", []))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template.to_json())
+    # Dashboard bodies are JSON inside a string: ["AWS/ApiGateway", "5xx", "ApiId", ...].
     text = json.dumps(template.to_json())
-    named = re.findall(r'"Name": "ApiName", "Value": "([^"]+)"', text)
-    # Dashboard bodies are JSON inside a string: ["AWS/ApiGateway", "5XXError", "ApiName", "x"].
-    named += re.findall(r'\\"ApiName\\",\\"([^\\"]+)\\"', text)
-    return set(named)
+    named += re.findall(r'\\"AWS/ApiGateway\\",\\"\w+\\",\\"(\w+)\\"', text)
+    return named
 
 
-def rest_api_name(template: Template) -> str:
-    [api] = template.find_resources("AWS::ApiGateway::RestApi").values()
+def http_api_name(template: Template) -> str:
+    [api] = template.find_resources("AWS::ApiGatewayV2::Api").values()
     name: str = api["Properties"]["Name"]
     return name
 
 
-# --- 1. the REST API's name -----------------------------------------------------------------
+# --- 1. the API's name and the key of its metrics -------------------------------------------
 
 
-def test_rest_api_and_its_metrics_are_named_after_the_stack_prefix(
+def test_the_api_is_named_after_the_stack_prefix_and_its_metrics_keyed_by_its_id(
     templates: dict[str, Template], other_env: BuiltApp
 ) -> None:
-    """API Gateway's metrics are per API name (dimension ApiName), not per API id.
-
-    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html
-    Two environments with one name would share their metrics, alarms and canary guards.
-    """
-    assert rest_api_name(templates["api"]) == "iris-ml-dev"
+    """HTTP API metrics carry the dimensions ApiId and Stage, not the API's name
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html), so
+    two environments in one account never share metrics, alarms or canary guards."""
+    assert http_api_name(templates["api"]) == "iris-ml-dev"
+    assert http_api_name(Template.from_stack(other_env.api)) == "iris-ml-staging"
     # The canary's guards (API stack) and the alarms and dashboard (observability stack).
-    assert api_names(templates["api"]) == {"iris-ml-dev"}
-    assert api_names(templates["observability"]) == {"iris-ml-dev"}
-    assert rest_api_name(Template.from_stack(other_env.api)) == "iris-ml-staging"
-    assert api_names(Template.from_stack(other_env.observability)) == {"iris-ml-staging"}
+    for template in (templates["api"], templates["observability"]):
+        found = api_dimensions(template)
+        assert found, "no API Gateway metric found"
+        assert set(found) == {"ApiId", "Stage"}
+    [api_id] = templates["api"].find_resources("AWS::ApiGatewayV2::Api")
+    text = json.dumps(templates["api"].to_json())
+    assert f'{{"Name": "ApiId", "Value": {{"Ref": "{api_id}"}}}}' in text
 
 
-# --- 2. the account's API Gateway CloudWatch role -------------------------------------------
+# --- 2. nothing account-wide -----------------------------------------------------------------
 
 
-def test_api_gateway_cloudwatch_role_outlives_the_stack(templates: dict[str, Template]) -> None:
-    """The CloudWatch role is one account setting per Region, so deleting it breaks the rest.
-
-    "You should only have one AWS::ApiGateway::Account resource per region per account"
-    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-apigateway-account.html);
-    API Gateway uses that role for the execution logs of every REST API in the Region
-    (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html).
-    """
-    api = templates["api"]
-    [account] = api.find_resources("AWS::ApiGateway::Account").values()
-    assert (account["DeletionPolicy"], account["UpdateReplacePolicy"]) == ("Retain", "Retain")
-    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
-    role = api.to_json()["Resources"][role_id]
-    assert role["Type"] == "AWS::IAM::Role"
-    assert (role["DeletionPolicy"], role["UpdateReplacePolicy"]) == ("Retain", "Retain")
+def test_the_app_changes_no_account_wide_api_gateway_setting(
+    templates: dict[str, Template],
+) -> None:
+    """A REST API's execution logs need the account's one API Gateway CloudWatch role
+    (AWS::ApiGateway::Account: "one per region per account"); HTTP API access logs do not,
+    so the app no longer writes, or retains, that account-wide setting."""
+    for template in templates.values():
+        assert not template.find_resources("AWS::ApiGateway::Account")
+        assert not template.find_resources("AWS::ApiGateway::RestApi")
 
 
 # --- 3. the trainer AMI: its pins and its clean-up ------------------------------------------

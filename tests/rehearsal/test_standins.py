@@ -117,6 +117,30 @@ def test_image_function_becomes_zip_function_with_same_role_and_environment() ->
     assert rewritten["Resources"]["Other"] == zip_fn
 
 
+def test_a_policy_naming_a_secret_by_ref_names_its_arn_pattern_instead() -> None:
+    """CloudFormation: Ref of AWS::SecretsManager::Secret is the ARN; MiniStack's is the name."""
+    other = {"Action": "logs:PutLogEvents", "Effect": "Allow", "Resource": {"Ref": "Logs"}}
+    secret = {
+        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+        "Effect": "Allow",
+        "Resource": {"Ref": "Secret"},
+    }
+    policy = {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {"PolicyDocument": {"Statement": [other, secret]}},
+    }
+    plain = {"Type": "AWS::IAM::Policy", "Properties": {"PolicyDocument": {"Statement": [other]}}}
+    rewritten, changes = standins.apply(template(Reader=policy, Writer=plain))
+    assert [lid for lid, _, _ in changes] == ["Reader"]
+    statements = rewritten["Resources"]["Reader"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statements[0] == other
+    assert statements[1]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+        ":secret:${Secret}-*"
+    }
+    assert rewritten["Resources"]["Writer"] == plain
+
+
 def test_cross_region_outputs_resolved_same_region_kept() -> None:
     tpl = template(
         Policy={

@@ -12,6 +12,7 @@ import pytest
 
 from cdk_app.application import BuiltApp
 from cdk_app.config import AppConfig
+from cdk_app.prices import PRICES
 from scripts import cost
 from scripts.diagram import StackTemplate, app_context, load_assembly, synthesize
 
@@ -112,14 +113,21 @@ def test_a_million_uncached_gets_for_the_defaults(default: cost.Estimate) -> Non
         "CloudFront data out": 1.0 * kb * 0.085,
         "CloudFront logs in S3": 0.1 * kb * 0.023,
         "CloudFront to origin": 0.6 * kb * 0.020,
-        "API Gateway REST": 3.50,
+        "API Gateway HTTP API": 1.00,
+        # At most one run per 5-minute cache period: 8,760 a month, 5 ms at 256 MB each.
+        "Origin-lock authorizer": 8760 * (0.20 / 1_000_000 + 0.005 * 0.25 * 0.0000133334),
         "Lambda requests": 0.20,
         # 0.169 ms warm is billed as 1 ms, at 1 GB on arm64.
         "Lambda duration": 1_000_000 * 0.001 * 1.0 * 0.0000133334,
         "Lambda cold starts (init)": 1000 * 0.403 * 1.0 * 0.0000133334,
-        "X-Ray traces": 5.00,
-        "CloudWatch Logs ingestion": (0.75 + 0.35 + 0.25) * kb * 0.50,
+        # 1% sampled plus 6 an hour for one instance (4,380 of a million).
+        "X-Ray traces": (0.01 + 6 * 730 / 1_000_000) * 5.00,
+        # The app's line and EMF, the access log; Lambda's own lines are not logged.
+        "CloudWatch Logs ingestion": (0.75 + 0.25) * kb * 0.50,
     }
+    # The goal of the HTTP API, sampled tracing and trimmed logs (docs/api-choice.md).
+    assert default.request_total("uncached GET") <= 3.00
+    assert default.request_total("POST") <= 3.00
     assert items(default.requests["uncached GET"]) == pytest.approx(expected)
     assert default.request_total("uncached GET") == pytest.approx(sum(expected.values()))
     cached = items(default.requests["cached GET"])
@@ -201,12 +209,12 @@ def test_an_instance_type_without_a_price_is_named(stacks: tuple[StackTemplate, 
 
 
 def test_every_unit_price_has_its_source_and_date() -> None:
-    for key, price in cost.PRICES.items():
+    for key, price in PRICES.items():
         assert price.usd > 0, key
         assert re.fullmatch(r"https://aws\.amazon\.com/[a-z0-9/-]+/", price.source), key
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", price.recorded), key
     for instance in config().trainer_instance_types:
-        assert f"ec2:{instance}" in cost.PRICES
+        assert f"ec2:{instance}" in PRICES
 
 
 def test_readme_performance_table_is_read() -> None:

@@ -18,8 +18,8 @@ from tests.support import CLI_CONTEXT, TEST_ACCOUNT, cdk_json_context
 
 REQUEST = [
     ("User", "CloudFront"),
-    ("CloudFront", "API Gateway (REST)"),
-    ("API Gateway (REST)", "Serving Lambda (container)"),
+    ("CloudFront", "API Gateway (HTTP API)"),
+    ("API Gateway (HTTP API)", "Serving Lambda (container)"),
 ]
 TRAINING = [
     ("Data lake (S3)", "Launcher Lambda"),
@@ -114,7 +114,7 @@ def test_nodes_are_the_meaningful_resources_with_human_names(model: diagram.Mode
     labels = {n.label for n in model.nodes}
     assert {
         "CloudFront",
-        "API Gateway (REST)",
+        "API Gateway (HTTP API)",
         "Serving Lambda (container)",
         "Data lake (S3)",
         "Spot trainer",
