@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic_core import to_json
 
+from app.tracing import Span, Tracer
+
 # Keys the routes and error handlers leave in the ASGI scope for the middleware to report.
 PREDICTED_KEY = "app.predicted_class_ids"
 ERRORS_KEY = "app.errors"
@@ -91,8 +93,11 @@ class Telemetry:
         namespace: str,
         model_version: str,
         class_names: Sequence[str],
+        tracer: Tracer | None = None,
     ) -> None:
         self.service = service
+        # Sampled X-Ray segments (app/tracing.py); off unless the construct set TRACE_*.
+        self.tracer = tracer if tracer is not None else Tracer.from_env()
         self.namespace = namespace
         self.model_version = model_version
         self.class_names = list(class_names)
@@ -133,6 +138,19 @@ class Telemetry:
             *self.metric_documents(outcome, now=now, cold=cold, counts=counts),
         ]
         sys.stdout.write("\n".join(lines) + "\n")
+        if self.tracer.sampler.sample():
+            self.tracer.send(
+                Span(
+                    method=outcome.method,
+                    path=str(scope.get("path", "")),
+                    route=outcome.route,
+                    status=outcome.status,
+                    start=now - outcome.seconds,
+                    end=now,
+                    model_version=self.model_version,
+                    cold_start=cold,
+                )
+            )
 
     def _timestamp(self, now: float) -> str:
         """UTC time to the millisecond, ISO 8601.
