@@ -149,3 +149,11 @@ def documented_errors(descriptions: dict[int, str]) -> dict[int | str, dict[str,
         status: {"model": ErrorResponse, "description": text, "headers": VERSION_HEADER}
         for status, text in descriptions.items()
     }
+
+
+# What every route can answer: app/middleware.py adds the header and refuses headers over its
+# caps before routing. Declared by each router, as the app adds their routes as its own.
+SERVED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": VERSION_HEADER},
+    **documented_errors({431: "Headers over the size limit"}),
+}

@@ -7,9 +7,9 @@ from fastapi.responses import Response
 from pydantic_core import to_json
 
 from app.dependencies import model_of
-from app.schemas import Health, ModelInfo
+from app.schemas import SERVED_RESPONSES, Health, ModelInfo
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], responses=SERVED_RESPONSES)
 
 
 @router.get("/health", response_model=Health)

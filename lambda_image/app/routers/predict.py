@@ -13,6 +13,7 @@ from app.model import KnnModel
 from app.schemas import (
     FEATURE_MAX,
     FEATURE_MIN,
+    SERVED_RESPONSES,
     IrisFeatures,
     PredictRequest,
     PredictResponse,
@@ -71,7 +72,7 @@ def _json(content: dict[str, Any]) -> Response:
 
 def build_router(max_instances: int) -> APIRouter:
     """The prediction routes, with the batch size limit in their schema."""
-    router = APIRouter(tags=["predict"])
+    router = APIRouter(tags=["predict"], responses=SERVED_RESPONSES)
     request_model = predict_request_model(max_instances)
 
     @router.get("/predict/", response_model=SinglePrediction, responses=_GET_ERRORS)
