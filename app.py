@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: read config -> build the four stacks -> add nag packs -> synth."""
+"""CDK entry point: read config -> build the stacks (five; six with WAF) -> nag packs -> synth."""
 
 import os
 import sys

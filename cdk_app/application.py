@@ -1,4 +1,4 @@
-"""Builds the whole app: config from context -> the four stacks -> cdk-nag packs."""
+"""Builds the whole app: config from context -> the stacks (five, six with WAF) -> cdk-nag packs."""
 
 from __future__ import annotations
 

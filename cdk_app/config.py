@@ -457,7 +457,7 @@ class AppConfig:
 
     @property
     def stack_prefix(self) -> str:
-        """Prefix shared by the four stack names, e.g. `iris-ml-dev`."""
+        """Prefix shared by every stack name, e.g. `iris-ml-dev`."""
         return f"{self.project_name}-{self.environment}"
 
     @classmethod

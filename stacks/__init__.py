@@ -1,1 +1,1 @@
-"""The four stacks; each only wires constructs, grants between them and declares outputs."""
+"""The stacks; each only wires constructs, grants between them and declares outputs."""

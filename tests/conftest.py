@@ -19,7 +19,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
 
 @pytest.fixture(scope="session")
 def templates(built: BuiltApp) -> dict[str, Template]:
-    """Assertion templates of the four stacks, keyed data/pipeline/api/observability."""
+    """Assertion templates of the four regional stacks, keyed data/pipeline/api/observability."""
     return {
         "data": Template.from_stack(built.data),
         "pipeline": Template.from_stack(built.pipeline),

@@ -17,7 +17,7 @@ from tests.support import ROOT, build_app, cdk_json_context
 
 
 def test_stacks_with_names_from_config(built: BuiltApp) -> None:
-    # The four stacks, plus CloudFront's alarms in us-east-1 (where its metrics are).
+    # The four app-region stacks, plus CloudFront's alarms in us-east-1 (where its metrics are).
     assert [(s.stack_name, s.region) for s in built.stacks] == [
         ("iris-ml-dev-data", "eu-west-1"),
         ("iris-ml-dev-pipeline", "eu-west-1"),
