@@ -4,7 +4,10 @@
 import os
 import sys
 
-import aws_cdk as cdk
+try:
+    import aws_cdk as cdk
+except ImportError:  # `cdk synth` with a python that is not the project's venv
+    sys.exit("aws-cdk-lib is not importable: run `make install`, then `source .venv/bin/activate`")
 
 from cdk_app.application import ModelArtifactMissingError, build
 from cdk_app.config import ConfigError
