@@ -315,13 +315,18 @@ def _api_url(ctx: Context) -> str:
     return f"{ctx.url}/_aws/execute-api/{api_id}/{stage}/predict/?{query}"
 
 
-def _origin_key(ctx: Context) -> str:
+def _api_resource(ctx: Context, resource_type: str, logical_prefix: str = "") -> str:
+    """The physical id of the api stack's one resource of a type (and logical id prefix)."""
     resources = ctx.client("cloudformation").describe_stack_resources(StackName=f"{PREFIX}-api")
-    secret = next(
-        r["PhysicalResourceId"]
+    return next(
+        str(r["PhysicalResourceId"])
         for r in resources["StackResources"]
-        if r["ResourceType"] == "AWS::SecretsManager::Secret"
+        if r["ResourceType"] == resource_type and r["LogicalResourceId"].startswith(logical_prefix)
     )
+
+
+def _origin_key(ctx: Context) -> str:
+    secret = _api_resource(ctx, "AWS::SecretsManager::Secret")
     key: str = json.loads(
         ctx.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
     )["key"]
@@ -330,13 +335,7 @@ def _origin_key(ctx: Context) -> str:
 
 def _authorizer_answer(ctx: Context, headers: Mapping[str, str]) -> str:
     """What the origin lock's authorizer answers when invoked directly: why a call got a 500."""
-    resources = ctx.client("cloudformation").describe_stack_resources(StackName=f"{PREFIX}-api")
-    name = next(
-        r["PhysicalResourceId"]
-        for r in resources["StackResources"]
-        if r["ResourceType"] == "AWS::Lambda::Function"
-        and r["LogicalResourceId"].startswith("OriginLockAuthorizer")
-    )
+    name = _api_resource(ctx, "AWS::Lambda::Function", "OriginLockAuthorizer")
     event = {"version": "2.0", "type": "REQUEST", "routeKey": "$default", "headers": headers}
     answer = ctx.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
     payload = answer["Payload"].read().decode()[:900]

@@ -82,6 +82,7 @@ class Assumptions:
         "origin-lock authorizer runs: API Gateway caches its answer 5 min per key (12 an hour)",
     )
     authorizer_ms: float = _assumed(5, "ms", "the authorizer's warm run: a compare, no AWS call")
+    authorizer_memory_gb: float = _assumed(0.25, "GB", "the authorizer's memory (256 MB)")
     instances_warm: float = _assumed(
         1, "", "serving instances alive on average, each with its own trace reservoir"
     )
@@ -450,7 +451,8 @@ def per_million(
     # Lambda's own START/END/REPORT lines are not logged (system log level WARN).
     log_kb = a.app_log_kb + a.access_log_kb
     authorizer_usd = a.authorizer_calls_per_month * (
-        _usd("lambda_requests") / MILLION + a.authorizer_ms / 1000 * 0.25 * gb_second
+        _usd("lambda_requests") / MILLION
+        + a.authorizer_ms / 1000 * a.authorizer_memory_gb * gb_second
     )
     items += [
         Item(

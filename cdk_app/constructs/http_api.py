@@ -121,7 +121,6 @@ class ServingApi(Construct):
                 "lock's authorizer admits CloudFront only, and throttling caps load.",
             ),
         )
-        self.url = self.api.api_endpoint
 
     def metric(self, name: str, statistic: str, period: cdk.Duration) -> cloudwatch.Metric:
         """One of this API's stage metrics."""

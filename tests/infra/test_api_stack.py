@@ -53,6 +53,15 @@ def distribution(template: Template) -> dict[str, Any]:
 
 
 def test_function_runs_the_image_asset_this_deploy_built(templates: dict[str, Template]) -> None:
+    """Two AWS rules shape its logging and tracing config.
+
+    Log levels: at the default system level INFO Lambda sends the "start" and "report" lines;
+    WARN sends neither, and level filtering needs the JSON log format (AWS docs:
+    monitoring-cloudwatchlogs-log-level). Tracing: X-Ray sampling rules apply to API Gateway
+    REST APIs, AppSync, Step Functions and the SDKs (xray-console-sampling), and API Gateway
+    traces REST APIs only (xray-services-apigateway), so behind an HTTP API the function runs
+    PassThrough and the app samples.
+    """
     _, fn = serving_function(templates["api"])
     props = fn["Properties"]
     uri = json.dumps(props["Code"]["ImageUri"])
@@ -154,10 +163,11 @@ def test_every_route_needs_the_origin_lock_and_proxies_to_the_alias(
 def test_a_call_without_the_origin_header_never_reaches_any_function(
     templates: dict[str, Template],
 ) -> None:
-    """HTTP API Lambda authorizers: when an identity source is missing from a request, API
-    Gateway answers 401 without calling the authorizer; otherwise the authorizer's simple
-    response decides before the route's integration runs, and its answer is cached per
-    identity value for the TTL (AWS docs: http-api-lambda-authorizer). So a direct
+    """Request-based Lambda authorizers: identity sources that are missing, null or empty get
+    API Gateway's 401 without the authorizer being called (AWS knowledge center:
+    api-gateway-401-error-lambda-authorizer); otherwise the authorizer's simple response
+    decides before the route's integration runs, and its answer is cached per identity value
+    for the TTL (AWS docs: http-api-lambda-authorizer). So a direct
     execute-api call without CloudFront's header invokes nothing, and one with a wrong key
     invokes only the authorizer (tests/training/test_origin_authorizer.py)."""
     api = templates["api"]
