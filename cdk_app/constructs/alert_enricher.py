@@ -17,12 +17,12 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_app.constructs.alarms import Comparison, Missing, notify
 from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.registry_events import registry_events
 from training import notify as names
 
 
@@ -115,26 +115,11 @@ class AlertEnricher(Construct):
         # Run outcomes and promotion starts are written with their audit event in one
         # transaction, whichever writer ends them: the stream sees every one exactly as recorded.
         function.add_event_source(
-            sources.DynamoEventSource(
+            registry_events(
                 registry,
-                starting_position=lambda_.StartingPosition.LATEST,
+                dead_letters=self.handler.dead_letters,
                 batch_size=10,
-                bisect_batch_on_error=True,
-                retry_attempts=3,
-                on_failure=sources.SqsDlq(self.handler.dead_letters),
-                filters=[
-                    lambda_.FilterCriteria.filter(
-                        {
-                            "eventName": lambda_.FilterRule.is_equal("INSERT"),
-                            "dynamodb": {
-                                "NewImage": {
-                                    "pk": {"S": lambda_.FilterRule.is_equal("EVENT")},
-                                    "type": {"S": lambda_.FilterRule.or_(*names.NEWS_EVENTS)},
-                                }
-                            },
-                        }
-                    )
-                ],
+                types=names.NEWS_EVENTS,
             )
         )
         # Its own failures notify directly, never through itself.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
 from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.registry_events import registry_events
 
 
 class RegistryMetrics(Construct):
@@ -34,24 +34,7 @@ class RegistryMetrics(Construct):
             log_retention_days=log_retention_days,
             timeout=cdk.Duration.seconds(30),
         )
+        # Only audit events (pk = EVENT) as they are inserted: runs and models churn.
         self.handler.function.add_event_source(
-            sources.DynamoEventSource(
-                registry,
-                starting_position=lambda_.StartingPosition.LATEST,
-                batch_size=100,
-                bisect_batch_on_error=True,
-                retry_attempts=3,
-                on_failure=sources.SqsDlq(self.handler.dead_letters),
-                # Only audit events (pk = EVENT) as they are inserted: runs and models churn.
-                filters=[
-                    lambda_.FilterCriteria.filter(
-                        {
-                            "eventName": lambda_.FilterRule.is_equal("INSERT"),
-                            "dynamodb": {
-                                "NewImage": {"pk": {"S": lambda_.FilterRule.is_equal("EVENT")}}
-                            },
-                        }
-                    )
-                ],
-            )
+            registry_events(registry, dead_letters=self.handler.dead_letters, batch_size=100)
         )
