@@ -9,8 +9,8 @@ try:
 except ImportError:  # `cdk synth` with a python that is not the project's venv
     sys.exit("aws-cdk-lib is not importable: run `make install`, then `source .venv/bin/activate`")
 
-from cdk_app.application import ModelArtifactMissingError, build
 from cdk_app.config import ConfigError
+from stacks.application import ModelArtifactMissingError, build
 
 
 def main() -> None:

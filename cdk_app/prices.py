@@ -1,8 +1,8 @@
 """AWS list prices the app's cost estimate and its dashboard's cost widget are computed from.
 
 One table for both: `make cost` (scripts/cost.py) and the dashboard's estimated cost per
-thousand predictions (cdk_app/constructs/dashboard.py). Each price names its unit, what it is,
-where it was read and when; AWS changes them, so check the source before relying on one.
+thousand predictions (cdk_app/constructs/observability/dashboard.py). Each price names its unit,
+what it is, where it was read and when; AWS changes them, so check the source before relying on one.
 """
 
 from __future__ import annotations

@@ -98,8 +98,8 @@ def synthesize(
     # Imported here: starting jsii costs seconds, and `--assembly DIR` does not need it.
     import aws_cdk as cdk  # noqa: PLC0415
 
-    from cdk_app.application import ModelArtifactMissingError, build  # noqa: PLC0415
     from cdk_app.config import ConfigError  # noqa: PLC0415
+    from stacks.application import ModelArtifactMissingError, build  # noqa: PLC0415
 
     app = cdk.App(context=app_context(overrides or {}), outdir=str(outdir))
     try:

@@ -9,16 +9,16 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.architecture import lambda_architecture
-from cdk_app.constructs.cdn import ServingCdn
-from cdk_app.constructs.http_api import ServingApi
-from cdk_app.constructs.live_model_guard import LiveModelGuard
-from cdk_app.constructs.origin_lock import OriginLock
-from cdk_app.constructs.parameters import live_model_parameter, runtime_image_parameter
-from cdk_app.constructs.promotion import Promotion
-from cdk_app.constructs.release import ServingRelease
-from cdk_app.constructs.serving_function import ServingFunction
-from cdk_app.constructs.slack_channel import SlackRollback
+from cdk_app.constructs.observability.slack_channel import SlackRollback
+from cdk_app.constructs.serving.cdn import ServingCdn
+from cdk_app.constructs.serving.http_api import ServingApi
+from cdk_app.constructs.serving.live_model_guard import LiveModelGuard
+from cdk_app.constructs.serving.origin_lock import OriginLock
+from cdk_app.constructs.serving.promotion import Promotion
+from cdk_app.constructs.serving.release import ServingRelease
+from cdk_app.constructs.serving.serving_function import ServingFunction
+from cdk_app.constructs.shared.architecture import lambda_architecture
+from cdk_app.constructs.shared.parameters import live_model_parameter, runtime_image_parameter
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.pipeline_stack import PipelineStack

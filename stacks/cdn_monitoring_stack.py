@@ -12,10 +12,10 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.alarm_forwarder import AlarmForwarder
-from cdk_app.constructs.alarm_topic import AlarmTopic
-from cdk_app.constructs.cdn_alarms import CdnAlarms
-from cdk_app.constructs.cost_anomaly import CostAnomalyMonitor
+from cdk_app.constructs.observability.alarm_forwarder import AlarmForwarder
+from cdk_app.constructs.observability.alarm_topic import AlarmTopic
+from cdk_app.constructs.observability.cdn_alarms import CdnAlarms
+from cdk_app.constructs.observability.cost_anomaly import CostAnomalyMonitor
 from stacks.api_stack import ApiStack
 
 

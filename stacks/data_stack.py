@@ -9,9 +9,9 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.data_lake import DataLake, dataset_key
-from cdk_app.constructs.dataset_seed import DatasetSeed
-from cdk_app.constructs.secure_bucket import LogBucket
+from cdk_app.constructs.data.data_lake import DataLake, dataset_key
+from cdk_app.constructs.data.dataset_seed import DatasetSeed
+from cdk_app.constructs.shared.secure_bucket import LogBucket
 
 # The bundled iris data, byte for byte what `make model` trains on (a test holds them equal).
 IRIS_V1 = (

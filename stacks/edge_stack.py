@@ -8,7 +8,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.web_acl import CloudFrontWebAcl
+from cdk_app.constructs.serving.web_acl import CloudFrontWebAcl
 
 
 class EdgeStack(cdk.Stack):

@@ -8,16 +8,16 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.alarm_topic import AlarmTopic
-from cdk_app.constructs.alert_enricher import AlertEnricher
-from cdk_app.constructs.architecture import lambda_architecture
-from cdk_app.constructs.budget import MonthlyBudget
-from cdk_app.constructs.dashboard import RequestCost, SystemDashboard, dashboard_name
-from cdk_app.constructs.pipeline_alarms import PipelineAlarms
-from cdk_app.constructs.registry_metrics import RegistryMetrics
-from cdk_app.constructs.serving_alarms import ServingAlarms
-from cdk_app.constructs.serving_function import METRICS_NAMESPACE, SERVICE
-from cdk_app.constructs.slack_channel import SlackChannel
+from cdk_app.constructs.observability.alarm_topic import AlarmTopic
+from cdk_app.constructs.observability.alert_enricher import AlertEnricher
+from cdk_app.constructs.observability.budget import MonthlyBudget
+from cdk_app.constructs.observability.dashboard import RequestCost, SystemDashboard, dashboard_name
+from cdk_app.constructs.observability.pipeline_alarms import PipelineAlarms
+from cdk_app.constructs.observability.registry_metrics import RegistryMetrics
+from cdk_app.constructs.observability.serving_alarms import ServingAlarms
+from cdk_app.constructs.observability.slack_channel import SlackChannel
+from cdk_app.constructs.serving.serving_function import METRICS_NAMESPACE, SERVICE
+from cdk_app.constructs.shared.architecture import lambda_architecture
 from stacks.api_stack import ApiStack
 from stacks.cdn_monitoring_stack import CdnMonitoringStack
 from stacks.pipeline_stack import PipelineStack

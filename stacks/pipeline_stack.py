@@ -9,17 +9,17 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.architecture import lambda_architecture
-from cdk_app.constructs.live_model_pointer import LiveModelPointer
-from cdk_app.constructs.model_registry import ModelRegistry
-from cdk_app.constructs.model_repository import ModelRepository
-from cdk_app.constructs.parameters import live_model_parameter, runtime_image_parameter
-from cdk_app.constructs.registrar import Registrar
-from cdk_app.constructs.serving_function import baked_model_version
-from cdk_app.constructs.spot_trainer import SpotTrainer
-from cdk_app.constructs.trainer_image import TrainerImage
-from cdk_app.constructs.trainer_network import TrainerNetwork
-from cdk_app.constructs.training_trigger import TrainingTrigger
+from cdk_app.constructs.serving.live_model_pointer import LiveModelPointer
+from cdk_app.constructs.serving.serving_function import baked_model_version
+from cdk_app.constructs.shared.architecture import lambda_architecture
+from cdk_app.constructs.shared.parameters import live_model_parameter, runtime_image_parameter
+from cdk_app.constructs.training.model_registry import ModelRegistry
+from cdk_app.constructs.training.model_repository import ModelRepository
+from cdk_app.constructs.training.registrar import Registrar
+from cdk_app.constructs.training.spot_trainer import SpotTrainer
+from cdk_app.constructs.training.trainer_image import TrainerImage
+from cdk_app.constructs.training.trainer_network import TrainerNetwork
+from cdk_app.constructs.training.training_trigger import TrainingTrigger
 from stacks.data_stack import DataStack
 
 

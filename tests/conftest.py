@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk_app.application import BuiltApp
+from stacks.application import BuiltApp
 from tests.support import build_app
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from cdk_app.application import BuiltApp, build
+from stacks.application import BuiltApp, build
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ACCOUNT = "123456789012"

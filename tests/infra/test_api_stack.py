@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from cdk_app.application import BuiltApp
-from cdk_app.constructs.cdn import ORIGIN_READ_TIMEOUT_SECONDS
+from cdk_app.constructs.serving.cdn import ORIGIN_READ_TIMEOUT_SECONDS
 from lambda_image.app.settings import Settings
+from stacks.application import BuiltApp
 from tests.support import build_app
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

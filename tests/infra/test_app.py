@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from cdk_app.application import BuiltApp, ModelArtifactMissingError
+from stacks.application import BuiltApp, ModelArtifactMissingError
 from tests.support import ROOT, build_app, cdk_json_context
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from cdk_app.application import BuiltApp
+from stacks.application import BuiltApp
 from stacks.data_stack import IRIS_V1
 from tests.support import build_app
 from training.dataset import bundled_iris_csv

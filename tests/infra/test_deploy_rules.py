@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk_app.application import SERVING_DIR, BuiltApp
+from stacks.application import SERVING_DIR, BuiltApp
 from tests.support import ROOT, build_app
 
 LIVE_MODEL_PARAMETER = "/iris-ml-dev/serving/live-model-version"

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_cdk.assertions import Annotations, Match, Template
 
-from cdk_app.application import BuiltApp
+from stacks.application import BuiltApp
 from tests.support import build_app
 
 SLACK: dict[str, Any] = {"slack_workspace_id": "T0123456789", "slack_channel_id": "C0123456789"}

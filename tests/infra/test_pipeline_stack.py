@@ -9,8 +9,8 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from cdk_app.application import BuiltApp
-from cdk_app.constructs.trainer_image import component_document
+from cdk_app.constructs.training.trainer_image import component_document
+from stacks.application import BuiltApp
 from tests.support import build_app
 
 

@@ -18,7 +18,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from cdk_app.application import BuiltApp
+from stacks.application import BuiltApp
 from tests.infra.iam_allowlist import ALLOWED, Wildcard
 from tests.support import ROOT, build_app
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk_app.application import BuiltApp
-from cdk_app.constructs.slack_channel import COMMAND_TEXT_LIMIT, rollback_command
+from cdk_app.constructs.observability.slack_channel import COMMAND_TEXT_LIMIT, rollback_command
+from stacks.application import BuiltApp
 from tests.support import build_app
 from training.slack_rollback import REQUESTED_BY, REQUESTED_BY_VARIABLE
 

@@ -13,10 +13,10 @@ from aws_cdk.assertions import Annotations, Match, Template
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from cdk_app.application import BuiltApp
+from stacks.application import BuiltApp
 from tests.support import ROOT, build_app
 
-# The trainer AMI's Python (cdk_app/constructs/trainer_image.py) and this venv's, on both
+# The trainer AMI's Python (cdk_app/constructs/training/trainer_image.py) and this venv's, on both
 # architectures: a dependency behind a marker for any of them belongs in the trainer's pins.
 MARKER_ENVIRONMENTS = [
     {"python_version": version, "platform_machine": machine, "sys_platform": "linux", "extra": ""}

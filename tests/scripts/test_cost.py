@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from cdk_app.application import BuiltApp
 from cdk_app.config import AppConfig
 from cdk_app.prices import PRICES
 from scripts import cost
 from scripts.diagram import StackTemplate, app_context, load_assembly, synthesize
+from stacks.application import BuiltApp
 
 GB = 1024**3
 PERFORMANCE = cost.Performance(warm_ms=0.169, cold_init_ms=403.0, source="test")

@@ -12,8 +12,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sns as sns
 
-from cdk_app.application import BuiltApp, build
 from scripts import diagram
+from stacks.application import BuiltApp, build
 from tests.support import CLI_CONTEXT, TEST_ACCOUNT, cdk_json_context
 
 REQUEST = [

@@ -58,8 +58,8 @@ document.addEventListener("securitypolicyviolation",
 
 
 def cloudfront_csp() -> str:
-    """The policy CloudFront adds (cdk_app/constructs/cdn.py), read without importing the CDK."""
-    tree = ast.parse((ROOT / "cdk_app" / "constructs" / "cdn.py").read_text())
+    """The policy CloudFront adds (constructs/serving/cdn.py), read without importing the CDK."""
+    tree = ast.parse((ROOT / "cdk_app" / "constructs" / "serving" / "cdn.py").read_text())
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.keyword)
@@ -68,7 +68,7 @@ def cloudfront_csp() -> str:
             and isinstance(node.value.value, str)
         ):
             return node.value.value
-    raise AssertionError("cdk_app/constructs/cdn.py sets no content_security_policy string")
+    raise AssertionError("cdk_app/constructs/serving/cdn.py sets no content_security_policy string")
 
 
 class WithPolicy:

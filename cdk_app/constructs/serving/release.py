@@ -15,9 +15,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from cdk_app.constructs.promotion import Promotion
-from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.serving_function import ServingFunction, versions_finding
+from cdk_app.constructs.serving.promotion import Promotion
+from cdk_app.constructs.serving.serving_function import ServingFunction, versions_finding
+from cdk_app.constructs.shared.python_function import PythonFunction
 
 
 class ServingRelease(Construct):

@@ -17,9 +17,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_imagebuilder as imagebuilder
 from constructs import Construct
 
-from cdk_app.constructs.trainer_network import TrainerNetwork
+from cdk_app.constructs.training.trainer_network import TrainerNetwork
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TRAINER_CONSTRAINTS = ROOT / "training" / "constraints.txt"
 TRAINER_PYTHON = "python3.12"
 VENV = "/opt/trainer/venv"

@@ -11,8 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_app.constructs.http_api import api_metric as http_api_metric
-from cdk_app.constructs.pipeline_alarms import run_metric
+from cdk_app.constructs.observability.pipeline_alarms import run_metric
+from cdk_app.constructs.serving.http_api import api_metric as http_api_metric
 from cdk_app.prices import PRICES
 
 CLASSES = ("Setosa", "Versicolor", "Virginica")

@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app.constructs.sdk_call import DeployTimeCall
+from cdk_app.constructs.shared.sdk_call import DeployTimeCall
 
 # CloudFormation templates hold at most 1 MB; a seed is inlined, so it must stay small.
 MAX_SEED_BYTES = 64 * 1024

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_app.constructs.log_group import log_group
+from cdk_app.constructs.shared.log_group import log_group
 
 # The default stage: served at the API's root, so the app sees the paths callers use.
 STAGE = "$default"

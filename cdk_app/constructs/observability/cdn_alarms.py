@@ -7,7 +7,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk_app.constructs.alarms import Comparison, Missing, notify
+from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
 
 
 class CdnAlarms(Construct):

@@ -18,10 +18,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from cdk_app.constructs.trainer_image import VENV, TrainerImage
-from cdk_app.constructs.trainer_network import TrainerNetwork
+from cdk_app.constructs.training.trainer_image import VENV, TrainerImage
+from cdk_app.constructs.training.trainer_network import TrainerNetwork
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 _IGNORE = ["__pycache__", "*.pyc"]
 
 

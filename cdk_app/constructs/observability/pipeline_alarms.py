@@ -12,8 +12,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_app.constructs.alarms import Comparison, Missing, notify
-from cdk_app.constructs.dead_letter_queue import dead_letter_queue
+from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
+from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
 
 PIPELINE_NAMESPACE = "IrisML"
 PIPELINE_SERVICE = "pipeline"

@@ -1,8 +1,8 @@
 """The live-model SSM parameter: seeded once with the first deploy's model, then promotion's.
 
 It lives in the pipeline stack because the api stack reads it when its change set is created
-(cdk_app/constructs/live_model_guard.py): a stack cannot read a parameter that it, or a stack
-deployed after it, creates. CloudFormation writes it once (`Overwrite: false`, and
+(cdk_app/constructs/serving/live_model_guard.py): a stack cannot read a parameter that it, or a
+stack deployed after it, creates. CloudFormation writes it once (`Overwrite: false`, and
 `ParameterAlreadyExists` ignored on every later deploy), so a deploy never moves it back.
 """
 
@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app.constructs.sdk_call import DeployTimeCall
+from cdk_app.constructs.shared.sdk_call import DeployTimeCall
 
 
 class LiveModelPointer(Construct):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from cdk_app.constructs.log_group import log_group
+from cdk_app.constructs.shared.log_group import log_group
 
 
 class TrainerNetwork(Construct):

@@ -18,10 +18,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.constructs.data_lake import DATASETS_PREFIX
-from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.spot_trainer import SpotTrainer
-from cdk_app.constructs.trainer_network import TrainerNetwork
+from cdk_app.constructs.data.data_lake import DATASETS_PREFIX
+from cdk_app.constructs.shared.python_function import PythonFunction
+from cdk_app.constructs.training.spot_trainer import SpotTrainer
+from cdk_app.constructs.training.trainer_network import TrainerNetwork
 
 # How cdk-nag renders the ARNs below in finding ids: pseudo-parameters as <AWS::...>.
 _NAG_EC2 = "arn:<AWS::Partition>:ec2:<AWS::Region>"

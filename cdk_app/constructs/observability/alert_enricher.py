@@ -20,9 +20,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk_app.constructs.alarms import Comparison, Missing, notify
-from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.registry_events import registry_events
+from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
+from cdk_app.constructs.observability.registry_events import registry_events
+from cdk_app.constructs.shared.python_function import PythonFunction
 from training import notify as names
 
 

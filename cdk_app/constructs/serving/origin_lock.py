@@ -18,7 +18,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk_app import checkov
-from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.shared.python_function import PythonFunction
 from training import origin_authorizer as runtime
 
 HEADER = runtime.HEADER

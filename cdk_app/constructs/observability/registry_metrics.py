@@ -7,8 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.registry_events import registry_events
+from cdk_app.constructs.observability.registry_events import registry_events
+from cdk_app.constructs.shared.python_function import PythonFunction
 
 
 class RegistryMetrics(Construct):

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app.constructs.log_group import log_group
+from cdk_app.constructs.shared.log_group import log_group
 
 
 class DeployTimeCall(Construct):

@@ -23,9 +23,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from cdk_app.constructs.http_api import ServingApi
-from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.serving_function import ServingFunction, versions_finding
+from cdk_app.constructs.serving.http_api import ServingApi
+from cdk_app.constructs.serving.serving_function import ServingFunction, versions_finding
+from cdk_app.constructs.shared.python_function import PythonFunction
 
 REGISTRY_EVENT_SOURCE = "iris-ml.registry"
 MODEL_REGISTERED = "Model Registered"

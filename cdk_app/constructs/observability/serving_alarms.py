@@ -9,8 +9,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk_app.constructs.alarms import Comparison, Missing, notify
-from cdk_app.constructs.http_api import api_metric
+from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
+from cdk_app.constructs.serving.http_api import api_metric
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
 

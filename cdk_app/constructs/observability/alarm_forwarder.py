@@ -16,7 +16,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from cdk_app.constructs.dead_letter_queue import dead_letter_queue
+from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
 from training.notify import ALARM_STATE_CHANGE
 
 

@@ -19,8 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk_app.constructs.python_function import PythonFunction
-from cdk_app.constructs.serving_function import versions_finding
+from cdk_app.constructs.serving.serving_function import versions_finding
+from cdk_app.constructs.shared.python_function import PythonFunction
 from training import slack_rollback
 
 # The button goes on CloudWatch's own alarm cards, which every alarm sends to the topic.

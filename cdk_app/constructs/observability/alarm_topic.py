@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from cdk_app.constructs.dead_letter_queue import dead_letter_queue
+from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
 
 # Cost Anomaly Detection publishes as costalerts.amazonaws.com (its SNS topic policy).
 PUBLISHERS = (

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.constructs.secure_bucket import SecureBucket
+from cdk_app.constructs.shared.secure_bucket import SecureBucket
 
 DATASETS_PREFIX = "datasets/"
 

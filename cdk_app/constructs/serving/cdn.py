@@ -13,9 +13,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app import checkov
-from cdk_app.constructs.http_api import FEATURES
-from cdk_app.constructs.origin_lock import OriginLock
-from cdk_app.constructs.secure_bucket import LogBucket
+from cdk_app.constructs.serving.http_api import FEATURES
+from cdk_app.constructs.serving.origin_lock import OriginLock
+from cdk_app.constructs.shared.secure_bucket import LogBucket
 
 # API Gateway's integration limit is 29 s; CloudFront must wait a little longer than that.
 ORIGIN_READ_TIMEOUT_SECONDS = 35

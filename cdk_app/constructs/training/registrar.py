@@ -10,7 +10,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from cdk_app.constructs.python_function import PythonFunction
+from cdk_app.constructs.shared.python_function import PythonFunction
 
 
 class Registrar(Construct):

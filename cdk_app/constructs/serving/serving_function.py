@@ -8,7 +8,7 @@ live one (stacks/api_stack.py), so a `cdk deploy` ships code and configuration, 
 Every change of code or configuration publishes a new version (`current_version`, kept after
 it is replaced so rollbacks have something to return to). CloudFormation never moves the alias:
 it names version 1, the first version of a new function, for ever; the release custom resource
-(cdk_app/constructs/release.py) and promotion move it through the CodeDeploy canary.
+(cdk_app/constructs/serving/release.py) and promotion move it through the CodeDeploy canary.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from cdk_app.constructs.lambda_role import lambda_role
-from cdk_app.constructs.log_group import log_group
+from cdk_app.constructs.shared.lambda_role import lambda_role
+from cdk_app.constructs.shared.log_group import log_group
 
 LIVE_ALIAS = "live"
 # The app's EMF metrics land here; the dashboard and alarms read the same names.

@@ -12,11 +12,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
-from cdk_app.constructs.dead_letter_queue import dead_letter_queue
-from cdk_app.constructs.lambda_role import lambda_role
-from cdk_app.constructs.log_group import log_group
+from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
+from cdk_app.constructs.shared.lambda_role import lambda_role
+from cdk_app.constructs.shared.log_group import log_group
 
-TRAINING_PACKAGE = Path(__file__).resolve().parents[2] / "training"
+TRAINING_PACKAGE = Path(__file__).resolve().parents[3] / "training"
 # What the functions need of the package: its modules, not the bundled datasets.
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "datasets")
 

@@ -1,0 +1,1 @@
+"""The data subsystem: the versioned data lake and its seeded dataset."""

@@ -1,0 +1,1 @@
+"""Observability: alarms, the alarm topic, Slack, the dashboard, cost and registry metrics."""

@@ -1,0 +1,1 @@
+"""Building blocks every subsystem uses: secure buckets, queues, roles, logs, Python functions."""

@@ -1,0 +1,1 @@
+"""The training subsystem: the Spot trainer, its AMI and network, runs, registry, model images."""
