@@ -49,7 +49,7 @@ $(CHECKOV): requirements-checkov.txt
 model: $(MODEL) ## Train the model on the bundled iris data into the serving image's build context
 
 # Retrained only when the trainer changes; the same data and code give the same bytes anyway.
-$(MODEL): $(STAMP) $(wildcard training/*.py)
+$(MODEL): $(STAMP) $(wildcard training/ml/*.py)
 	python -m training train --out lambda_image/model
 
 synth: model ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)

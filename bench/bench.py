@@ -146,7 +146,7 @@ def baseline_model(directory: Path) -> Path:
     from sklearn.neighbors import KNeighborsClassifier  # noqa: PLC0415
 
     sys.path.insert(0, str(ROOT))
-    from training.dataset import load_dataset  # noqa: PLC0415
+    from training.ml.dataset import load_dataset  # noqa: PLC0415
 
     data = load_dataset(None)
     model = KNeighborsClassifier(n_neighbors=3).fit(data.x, np.asarray(data.labels))

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 
 from rehearsal.emulator import ACCOUNT, ROOT
-from training.origin_authorizer import HEADER
+from training.control.origin_authorizer import HEADER
 
 PREFIX = "iris-ml-dev"
 SEED = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"

@@ -35,12 +35,12 @@ if str(ROOT) not in sys.path:
 import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from training import registrar  # noqa: E402
 from training.aws import DatasetLocation, configure_logging, iso, new_run_id, utc_now  # noqa: E402
 from training.cli import format_registry, upload_dataset  # noqa: E402
-from training.dataset import bundled_iris_csv, parse_dataset  # noqa: E402
-from training.docker import LocalBuild  # noqa: E402
-from training.pipeline import PipelineSettings, RunOutcome, RunRequest, run_pipeline  # noqa: E402
+from training.control import registrar  # noqa: E402
+from training.instance.docker import LocalBuild  # noqa: E402
+from training.instance.pipeline import PipelineSettings, RunOutcome, RunRequest, run_pipeline  # noqa: E402
+from training.ml.dataset import bundled_iris_csv, parse_dataset  # noqa: E402
 from training.registry import Registry, create_table  # noqa: E402
 
 REGION: Final = "eu-west-1"

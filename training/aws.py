@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 # A clock returns the current UTC time; tests pass a fixed or stepping one.
 Clock = Callable[[], datetime]
 
-# Kept equal to training.dataset.IDENTIFIER (a test checks): that module imports numpy, which
+# Kept equal to training.ml.dataset.IDENTIFIER (a test checks): that module imports numpy, which
 # the Lambda handlers cannot. Names and versions become S3 keys and ECR tags.
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MODEL_VERSION = re.compile(r"[0-9a-f]{12}")

@@ -35,30 +35,7 @@ from training.aws import (
     stack_output,
     utc_now,
 )
-from training.dataset import (
-    FEATURES,
-    IDENTIFIER,
-    Dataset,
-    DatasetError,
-    load_dataset,
-    parse_dataset,
-    read_source,
-    write_bundled,
-)
-from training.export import ExportError, export_model
-from training.gate import DEFAULT_MIN_ACCURACY, DEFAULT_TOLERANCE, check_gate, load_baseline
-from training.imds import ImdsError
-from training.live_model import LiveModelError, fetch_live_model
-from training.pipeline import (
-    EXIT_INTERRUPTED,
-    EXIT_TIMED_OUT,
-    PipelineSettings,
-    RunRequest,
-    Services,
-    export_info,
-    run_pipeline,
-)
-from training.promotion import (
+from training.control.promotion import (
     ALL_AT_ONCE,
     Promotion,
     PromotionError,
@@ -70,6 +47,30 @@ from training.promotion import (
     rollback,
     status,
 )
+from training.instance.imds import ImdsError
+from training.instance.pipeline import (
+    EXIT_INTERRUPTED,
+    EXIT_TIMED_OUT,
+    PipelineSettings,
+    RunRequest,
+    Services,
+    export_info,
+    run_pipeline,
+)
+from training.live_model import LiveModelError, fetch_live_model
+from training.ml.dataset import (
+    FEATURES,
+    IDENTIFIER,
+    Dataset,
+    DatasetError,
+    load_dataset,
+    parse_dataset,
+    read_source,
+    write_bundled,
+)
+from training.ml.export import ExportError, export_model
+from training.ml.gate import DEFAULT_MIN_ACCURACY, DEFAULT_TOLERANCE, check_gate, load_baseline
+from training.ml.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_SEED, train
 from training.registry import (
     LIVE,
     PROMOTED,
@@ -84,7 +85,6 @@ from training.registry import (
     RegistryConflictError,
     RegistryError,
 )
-from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_SEED, train
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.docker import SINGLE_IMAGE_MANIFESTS
+from training.instance.docker import SINGLE_IMAGE_MANIFESTS
 from training.registry import Registry
 
 if TYPE_CHECKING:

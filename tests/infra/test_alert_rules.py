@@ -9,9 +9,9 @@ from typing import Any
 from aws_cdk.assertions import Match, Template
 
 from tests.support import ROOT
-from training.notify import ALARMS_SECTION, NEWS_EVENTS
+from training.control.notify import ALARMS_SECTION, NEWS_EVENTS
 
-HANDLER = "training.notify.handler.handler"
+HANDLER = "training.control.notify.handler.handler"
 
 
 def enricher(obs: Template) -> tuple[str, dict[str, Any]]:

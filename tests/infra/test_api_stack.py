@@ -179,7 +179,7 @@ def test_a_call_without_the_origin_header_never_reaches_any_function(
     assert authorizer["AuthorizerResultTtlInSeconds"] == 300
     function_id = authorizer["AuthorizerUri"]["Fn::Join"][1][1]["Fn::GetAtt"][0]
     function = resources(api, "AWS::Lambda::Function")[function_id]["Properties"]
-    assert function["Handler"] == "training.origin_authorizer.handler"
+    assert function["Handler"] == "training.control.origin_authorizer.handler"
     [secret_id] = resources(api, "AWS::SecretsManager::Secret")
     assert function["Environment"]["Variables"]["ORIGIN_SECRET_ARN"] == {"Ref": secret_id}
     # API Gateway may invoke it for this API's authorizer only.
@@ -254,7 +254,7 @@ def test_rotating_the_origin_key_changes_the_template(tmp_path: Path) -> None:
     [authorizer_fn] = [
         logical_id
         for logical_id, r in resources(api, "AWS::Lambda::Function").items()
-        if r["Properties"].get("Handler") == "training.origin_authorizer.handler"
+        if r["Properties"].get("Handler") == "training.control.origin_authorizer.handler"
     ]
     assert authorizer_fn in distribution_resource["DependsOn"]
 
@@ -421,12 +421,12 @@ def test_promoter_and_watcher_are_wired(templates: dict[str, Template]) -> None:
         r["Properties"]["Handler"]: r["Properties"]["Environment"]["Variables"]
         for r in resources(api, "AWS::Lambda::Function").values()
         if r["Properties"].get("Handler", "").startswith("training.")
-        and r["Properties"]["Handler"] != "training.origin_authorizer.handler"
+        and r["Properties"]["Handler"] != "training.control.origin_authorizer.handler"
     }
     assert set(handlers) == {
-        "training.promoter.handler",
-        "training.promoter.deployment_handler",
-        "training.release.handler",
+        "training.control.promoter.handler",
+        "training.control.promoter.deployment_handler",
+        "training.control.release.handler",
     }
     for env in handlers.values():
         assert env["ALIAS_NAME"] == "live"

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from stacks.application import BuiltApp
 from stacks.data_stack import IRIS_V1
 from tests.support import build_app
-from training.dataset import bundled_iris_csv
+from training.ml.dataset import bundled_iris_csv
 
 EXPIRE_LOGS = {"ExpirationInDays": 365, "Id": "expire-logs", "Status": "Enabled"}
 

@@ -265,5 +265,5 @@ def test_registry_events_feed_pipeline_metrics(templates: dict[str, Template]) -
     assert props["BisectBatchOnFunctionError"] is True
     assert "OnFailure" in props["DestinationConfig"]
     obs.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "training.registry_metrics.handler"}
+        "AWS::Lambda::Function", {"Handler": "training.control.registry_metrics.handler"}
     )

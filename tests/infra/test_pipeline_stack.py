@@ -298,7 +298,7 @@ def test_launcher_gets_everything_it_needs_from_config(templates: dict[str, Temp
     props = launcher["Properties"]
     # Reserved concurrency (none by default): tests/infra/test_spot_rules.py.
     assert props["Runtime"] == "python3.14"
-    assert props["Handler"] == "training.launcher.handler"
+    assert props["Handler"] == "training.control.launcher.handler"
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
 

@@ -23,9 +23,9 @@ from aws_cdk.assertions import Template
 from cdk_app.constructs.observability.slack_channel import COMMAND_TEXT_LIMIT, rollback_command
 from stacks.application import BuiltApp
 from tests.support import build_app
-from training.slack_rollback import REQUESTED_BY, REQUESTED_BY_VARIABLE
+from training.control.slack_rollback import REQUESTED_BY, REQUESTED_BY_VARIABLE
 
-HANDLER = "training.slack_rollback.handler"
+HANDLER = "training.control.slack_rollback.handler"
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_the_button_invokes_only_the_rollback_function(slack: dict[str, Template
     [function] = [
         r["Properties"]
         for r in slack["api"].find_resources("AWS::Lambda::Function").values()
-        if r["Properties"].get("Handler") == "training.slack_rollback.handler"
+        if r["Properties"].get("Handler") == "training.control.slack_rollback.handler"
     ]
     assert function["FunctionName"] == "iris-ml-dev-rollback"
     # The payload is JSON once Chatbot fills in the variable.

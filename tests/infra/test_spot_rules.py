@@ -21,6 +21,7 @@ SPOT_ROLE = (
     "role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
 )
 SPOT_REQUESTS = "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:spot-instances-request/*"
+LAUNCHER_HANDLER = "training.control.launcher.handler"
 
 
 def _listed(value: Any) -> list[Any]:
@@ -44,7 +45,9 @@ def resources(template: Template, action: str) -> set[str]:
 def launcher(template: Template) -> dict[str, Any]:
     """The launcher function's properties."""
     fn = only(
-        template, "AWS::Lambda::Function", {"Handler": Match.exact("training.launcher.handler")}
+        template,
+        "AWS::Lambda::Function",
+        {"Handler": Match.exact(LAUNCHER_HANDLER)},
     )
     props: dict[str, Any] = fn["Properties"]
     return props

@@ -13,8 +13,8 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
-from training.estimator import make_estimator
-from training.export import export_model
+from training.ml.estimator import make_estimator
+from training.ml.export import export_model
 
 EVENTS = Path(__file__).parent / "events"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

@@ -17,7 +17,7 @@ import pytest
 from app import model as model_module
 from app.model import KnnModel, ModelLoadError
 from tests.serving.support import export, fitted
-from training.export import npz_bytes
+from training.ml.export import npz_bytes
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from app.model import KnnModel
 from tests.serving.support import FEATURES, export, fitted, iris_split
-from training.estimator import make_estimator
-from training.export import ExportError, export_model
+from training.ml.estimator import make_estimator
+from training.ml.export import ExportError, export_model
 
 
 def probe_points() -> np.ndarray:

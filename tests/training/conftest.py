@@ -32,9 +32,9 @@ from tests.training.fakes import (
     StepClock,
     record_calls,
 )
-from training.dataset import bundled_iris_csv
-from training.pipeline import PipelineSettings
-from training.promotion import PromotionServices, PromotionSettings
+from training.control.promotion import PromotionServices, PromotionSettings
+from training.instance.pipeline import PipelineSettings
+from training.ml.dataset import bundled_iris_csv
 from training.registry import Registry, create_table
 
 REGION: Final = "eu-west-1"

@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 from botocore.stub import ANY, Stubber
 
-from training.docker import CommandCancelledError, CommandError, CommandResult
-from training.imds import ImdsError
-from training.promotion import PromotionServices
+from training.control.promotion import PromotionServices
+from training.instance.docker import CommandCancelledError, CommandError, CommandResult
+from training.instance.imds import ImdsError
 from training.registry import CANDIDATE, ImageRecord, ModelRecord, Registry
 
 TABLE = "registry"

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.training.fakes import training_modules_imported
-from training import dataset
 from training.aws import (
     IDENTIFIER,
     RUN_ID,
@@ -20,6 +19,7 @@ from training.aws import (
     new_run_id,
     parse_image_tag,
 )
+from training.ml import dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 MOMENT = datetime(2026, 11, 27, 14, 5, 1, tzinfo=UTC)
@@ -80,7 +80,7 @@ def test_json_log_lines_carry_the_fields() -> None:
 
 def test_the_lambda_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
     modules = training_modules_imported(
-        "training.registrar, training.launcher, training.monitor",
+        "training.control.registrar, training.control.launcher, training.control.monitor",
         blocked=(
             "numpy",
             "sklearn",
@@ -94,8 +94,9 @@ def test_the_lambda_handlers_import_without_numpy_sklearn_or_type_stubs() -> Non
     assert modules == [
         "training",
         "training.aws",
-        "training.launcher",
-        "training.monitor",
-        "training.registrar",
+        "training.control",
+        "training.control.launcher",
+        "training.control.monitor",
+        "training.control.registrar",
         "training.registry",
     ]

@@ -13,8 +13,8 @@ from mypy_boto3_s3 import S3Client
 
 import training.cli as cli_module
 from training.cli import main
-from training.dataset import bundled_iris_csv
-from training.export import METADATA_FILE, MODEL_FILE, ExportError
+from training.ml.dataset import bundled_iris_csv
+from training.ml.export import METADATA_FILE, MODEL_FILE, ExportError
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_SHA256 = hashlib.sha256(bundled_iris_csv()).hexdigest()

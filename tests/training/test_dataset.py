@@ -14,7 +14,7 @@ from botocore.exceptions import NoCredentialsError
 from mypy_boto3_s3 import S3Client
 from sklearn.datasets import load_iris
 
-from training.dataset import (
+from training.ml.dataset import (
     CLASSES,
     COLUMNS,
     MAX_PROBLEMS_PER_KIND,

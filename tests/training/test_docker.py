@@ -13,7 +13,7 @@ import pytest
 from mypy_boto3_ecr import ECRClient
 
 from tests.training.fakes import PUSH_DIGEST, RecordingRunner
-from training.docker import (
+from training.instance.docker import (
     CommandCancelledError,
     CommandError,
     CommandResult,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from training.gate import check_gate, load_baseline
+from training.ml.gate import check_gate, load_baseline
 
 
 def test_an_accurate_model_passes() -> None:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from training.imds import Imds, ImdsError
+from training.instance.imds import Imds, ImdsError
 
 
 @dataclass

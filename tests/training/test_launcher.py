@@ -12,7 +12,7 @@ from mypy_boto3_ec2 import EC2Client
 
 from tests.training.fakes import TABLE, StepClock, load_event
 from training.aws import SettingsError, new_run_id, parse_iso
-from training.launcher import LauncherSettings, handle, handler
+from training.control.launcher import LauncherSettings, handle, handler
 from training.registry import Registry
 
 URI = "s3://data/datasets/iris/v2/data.csv"

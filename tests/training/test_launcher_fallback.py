@@ -1,6 +1,6 @@
 """The launcher's fallback table: which RunInstances refusals move on, to what, and which end.
 
-Each test names the AWS document behind its row of training.launcher.NEXT_STEP. EC2 is a
+Each test names the AWS document behind its row of training.control.launcher.NEXT_STEP. EC2 is a
 botocore Stubber, so each test also pins the exact sequence of attempts.
 """
 
@@ -15,7 +15,7 @@ from botocore.stub import ANY, Stubber
 
 from tests.training.fakes import StepClock, load_event
 from tests.training.test_launcher import SPOT, STUBBED_NETWORK, make_settings
-from training.launcher import handle
+from training.control.launcher import handle
 from training.registry import Registry
 
 NO_SLR = "AuthFailure.ServiceLinkedRoleCreationNotPermitted"
@@ -97,7 +97,7 @@ def test_a_missing_spot_service_linked_role_goes_on_demand_at_once(
     ("If you use the AWS CLI or an API to request a Spot Instance, you must first ensure that
     this role exists"); https://docs.amazonaws.cn/en_us/AWSEC2/latest/UserGuide/spot-fleet-prerequisites.md
     """
-    with caplog.at_level(logging.INFO, logger="training.launcher"):
+    with caplog.at_level(logging.INFO, logger="training.control.launcher"):
         answer = run(
             [
                 ((0, "m7g.large"), {"error": (NO_SLR, SLR_MESSAGE, 403)}),
@@ -128,7 +128,7 @@ def test_an_unauthorized_spot_attempt_falls_back_to_on_demand(
     https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-requests.html
     """
     denied = ("UnauthorizedOperation", "You are not authorized to perform this operation.", 403)
-    with caplog.at_level(logging.INFO, logger="training.launcher"):
+    with caplog.at_level(logging.INFO, logger="training.control.launcher"):
         answer = run(
             [((0, "m7g.large"), {"error": denied}), ((0, "m7g.large"), {"spot": False})],
             registry,

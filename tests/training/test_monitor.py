@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from mypy_boto3_ec2 import EC2Client
 
 from tests.training.fakes import TABLE, StepClock, load_event
-from training.monitor import MonitorSettings, handler, sweep
+from training.control.monitor import MonitorSettings, handler, sweep
 from training.registry import Registry
 
 SETTINGS = MonitorSettings(registry_table=TABLE, time_limit_minutes=60)

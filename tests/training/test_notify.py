@@ -10,10 +10,10 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from tests.training.fakes import TABLE, V1, V2, PromotionWorld, load_event
-from training.notify import ALARMS_SECTION, DEFAULT_RUNBOOK
-from training.notify.handler import NotifySettings, handler, notifications, publish
-from training.notify.message import REDACTED, Notification
-from training.promotion import promote
+from training.control.notify import ALARMS_SECTION, DEFAULT_RUNBOOK
+from training.control.notify.handler import NotifySettings, handler, notifications, publish
+from training.control.notify.message import REDACTED, Notification
+from training.control.promotion import promote
 from training.registry import Registry
 
 ALARM = "iris-ml-dev-observability-ServingApi5xxRate4B1C2D3E-1Q2W3E4R5T6Y"
@@ -163,7 +163,7 @@ def test_the_plain_alarm_survives_any_failure_of_the_enrichment(
 ) -> None:
     """A bug in the enrichment costs the message its model facts, never the alarm's facts."""
     published = Published()
-    monkeypatch.setattr("training.notify.handler.boto3.client", lambda service: published)
+    monkeypatch.setattr("training.control.notify.handler.boto3.client", lambda service: published)
     for name, value in {
         "TOPIC_ARN": TOPIC,
         "REGISTRY_TABLE": TABLE,
@@ -176,7 +176,7 @@ def test_the_plain_alarm_survives_any_failure_of_the_enrichment(
     def broken(registry: Registry) -> None:
         raise RuntimeError("a bug in the enrichment")
 
-    monkeypatch.setattr("training.notify.handler.live_facts", broken)
+    monkeypatch.setattr("training.control.notify.handler.live_facts", broken)
 
     assert handler(load_event("cloudwatch_alarm_state_change"), None) == {"published": 1}
 

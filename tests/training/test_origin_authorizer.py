@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from training import origin_authorizer
-from training.origin_authorizer import REFRESH_SECONDS, Keys, authorized, handler
+from training.control import origin_authorizer
+from training.control.origin_authorizer import REFRESH_SECONDS, Keys, authorized, handler
 
 # The request authorizer event API Gateway sends for an HTTP API (payload 2.0), as in
 # tests/serving/events/http_v2_post_predict.json, with the origin header CloudFront adds.

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from mypy_boto3_ecr import ECRClient
 from mypy_boto3_s3 import S3Client
 
-import training.pipeline as pipeline_module
+import training.instance.pipeline as pipeline_module
 from tests.training.fakes import (
     NOTICE,
     PUSH_DIGEST,
@@ -29,11 +29,11 @@ from tests.training.fakes import (
     load_event,
 )
 from training.aws import SettingsError
-from training.dataset import bundled_iris_csv
-from training.docker import DockerCli
-from training.export import METADATA_FILE, MODEL_FILE
-from training.pipeline import PipelineSettings, RunOutcome, RunRequest, run_pipeline
-from training.registrar import RegistrarSettings, register
+from training.control.registrar import RegistrarSettings, register
+from training.instance.docker import DockerCli
+from training.instance.pipeline import PipelineSettings, RunOutcome, RunRequest, run_pipeline
+from training.ml.dataset import bundled_iris_csv
+from training.ml.export import METADATA_FILE, MODEL_FILE
 from training.registry import ImageRecord, ModelRecord, Registry
 
 RUN_ID = "20261127T140501Z-1a2b3c4d"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import training.promoter as promoter_module
+import training.control.promoter as promoter_module
 from tests.training.fakes import (
     PROMOTION_ENV,
     V1,
@@ -20,8 +20,8 @@ from tests.training.fakes import (
     training_modules_imported,
 )
 from training.aws import JsonFormatter, SettingsError
-from training.promoter import deployment_handler, handler, promotion_reason
-from training.promotion import EventError, NotPromotableError, PromotionSettings
+from training.control.promoter import deployment_handler, handler, promotion_reason
+from training.control.promotion import EventError, NotPromotableError, PromotionSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT = "d-8C4SHXQ2B"  # the id in the recorded CodeDeploy events
@@ -76,7 +76,7 @@ def test_the_model_registered_event_promotes_its_model(
     assert world.appspec_of(0) == appspec(current="2", target="3")
     event = world.registry.promotion_events(1)[0]
     assert (event.type, event.actor, event.reason) == ("promoted", "promoter", REASON)
-    [record] = [r for r in caplog.records if r.name == "training.promoter"]
+    [record] = [r for r in caplog.records if r.name == "training.control.promoter"]
     line = json.loads(JsonFormatter().format(record))
     assert (line["message"], line["deployment_id"], line["model_version"]) == (
         "promotion started",
@@ -173,7 +173,7 @@ def test_a_missing_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch, n
 
 def test_the_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
     modules = training_modules_imported(
-        "training.promoter",
+        "training.control.promoter",
         blocked=(
             "numpy",
             "sklearn",
@@ -187,8 +187,9 @@ def test_the_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
     assert modules == [
         "training",
         "training.aws",
-        "training.promoter",
-        "training.promotion",
-        "training.registrar",
+        "training.control",
+        "training.control.promoter",
+        "training.control.promotion",
+        "training.control.registrar",
         "training.registry",
     ]

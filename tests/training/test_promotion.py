@@ -23,7 +23,7 @@ from tests.training.fakes import (
     iam_actions,
     load_sample,
 )
-from training.promotion import (
+from training.control.promotion import (
     ALL_AT_ONCE,
     MANIFEST_MEDIA_TYPES,
     AlreadyLiveError,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.training.fakes import REPOSITORY, TABLE, load_event
 from training.aws import JsonFormatter
-from training.registrar import EventError, RegistrarSettings, handler, register
+from training.control.registrar import EventError, RegistrarSettings, handler, register
 from training.registry import ModelRecord, Registry, RegistryConflictError
 
 SETTINGS = RegistrarSettings(registry_table=TABLE, repository_name=REPOSITORY)
@@ -135,10 +135,10 @@ def test_the_handler_registers_from_its_environment_and_logs_json(
 ) -> None:
     monkeypatch.setenv("REGISTRY_TABLE", TABLE)
     monkeypatch.setenv("REPOSITORY_NAME", REPOSITORY)
-    with caplog.at_level(logging.INFO, logger="training.registrar"):
+    with caplog.at_level(logging.INFO, logger="training.control.registrar"):
         answer = handler(load_event("ecr_image_push"), None)
     assert answer["status"] == "registered"
-    [record] = [r for r in caplog.records if r.name == "training.registrar"]
+    [record] = [r for r in caplog.records if r.name == "training.control.registrar"]
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "image registered"
     assert line["level"] == "INFO"

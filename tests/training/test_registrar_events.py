@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from tests.training.fakes import REPOSITORY, TABLE, load_event
-from training.registrar import PublishError, RegistrarSettings, register
+from training.control.registrar import PublishError, RegistrarSettings, register
 from training.registry import ModelRecord, Registry
 
 SETTINGS = RegistrarSettings(registry_table=TABLE, repository_name=REPOSITORY)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from training.registry_metrics import handler, metric_documents
+from training.control.registry_metrics import handler, metric_documents
 
 _serialize = TypeSerializer().serialize
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import training.release as release_module
+import training.control.release as release_module
 from tests.training.fakes import (
     ACCOUNT,
     APPLICATION,
@@ -24,8 +24,8 @@ from tests.training.fakes import (
     load_sample,
     training_modules_imported,
 )
-from training.promotion import DeploymentInProgressError, settle_deployment
-from training.release import Release, ReleaseRefusedError, answer, release, run_release
+from training.control.promotion import DeploymentInProgressError, settle_deployment
+from training.control.release import Release, ReleaseRefusedError, answer, release, run_release
 
 # The image a later deploy built: the same model on a changed serving runtime.
 NEW_ASSET = (
@@ -216,15 +216,16 @@ def test_every_call_a_release_makes_is_granted_to_the_releaser(
 def test_the_release_handler_imports_only_the_standard_library_and_boto3() -> None:
     """The releaser ships as a zip Lambda with boto3 only: no numpy, no type stubs."""
     modules = training_modules_imported(
-        "training.release",
+        "training.control.release",
         blocked=("numpy", "sklearn", "scipy", "mypy_boto3_lambda", "mypy_boto3_ecr"),
     )
     assert modules == [
         "training",
         "training.aws",
-        "training.promotion",
+        "training.control",
+        "training.control.promotion",
+        "training.control.release",
         "training.registry",
-        "training.release",
     ]
 
 

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from training.docker import context_digest
+from training.instance.docker import context_digest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "retrain_local.py"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-import training.slack_rollback as slack_module
+import training.control.slack_rollback as slack_module
 from tests.support import build_app
 from tests.training.fakes import (
     PROMOTION_ENV,
@@ -28,8 +28,8 @@ from tests.training.fakes import (
     training_modules_imported,
 )
 from tests.training.test_promotion import D1, D2, description, start_promotion, succeed
-from training.promotion import ALL_AT_ONCE, PromotionSettings
-from training.slack_rollback import handler, requester
+from training.control.promotion import ALL_AT_ONCE, PromotionSettings
+from training.control.slack_rollback import handler, requester
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ def test_every_call_the_slack_rollback_makes_is_granted(
 
 def test_the_handler_imports_without_numpy_sklearn_or_type_stubs() -> None:
     modules = training_modules_imported(
-        "training.slack_rollback",
+        "training.control.slack_rollback",
         blocked=(
             "numpy",
             "sklearn",
@@ -204,7 +204,8 @@ def test_the_handler_imports_without_numpy_sklearn_or_type_stubs() -> None:
     assert modules == [
         "training",
         "training.aws",
-        "training.promotion",
+        "training.control",
+        "training.control.promotion",
+        "training.control.slack_rollback",
         "training.registry",
-        "training.slack_rollback",
     ]

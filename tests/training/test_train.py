@@ -9,9 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.dataset import CLASSES, FEATURES, Dataset, DatasetError, load_dataset, parse_dataset
-from training.export import METADATA_FILE, MODEL_FILE, ExportedModel, export_model
-from training.train import TrainResult, evaluate, train
+from training.ml.dataset import (
+    CLASSES,
+    FEATURES,
+    Dataset,
+    DatasetError,
+    load_dataset,
+    parse_dataset,
+)
+from training.ml.export import METADATA_FILE, MODEL_FILE, ExportedModel, export_model
+from training.ml.train import TrainResult, evaluate, train
 
 
 @pytest.fixture(scope="module")

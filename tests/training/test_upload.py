@@ -17,12 +17,12 @@ from botocore.stub import Stubber
 from mypy_boto3_s3 import S3Client
 
 import training.cli as cli_module
-import training.pipeline as pipeline_module
+import training.instance.pipeline as pipeline_module
 from tests.training.fakes import TABLE, FakeImds, RecordingRunner, StepClock
 from training.cli import main
-from training.dataset import bundled_iris_csv
-from training.docker import DockerCli
-from training.pipeline import PipelineSettings, Services
+from training.instance.docker import DockerCli
+from training.instance.pipeline import PipelineSettings, Services
+from training.ml.dataset import bundled_iris_csv
 from training.registry import Registry
 
 KEY = "datasets/iris/v2/data.csv"

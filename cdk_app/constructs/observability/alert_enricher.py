@@ -23,7 +23,7 @@ from constructs import Construct
 from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
 from cdk_app.constructs.observability.registry_events import registry_events
 from cdk_app.constructs.shared.python_function import PythonFunction
-from training import notify as names
+from training.control import notify as names
 
 
 class AlertEnricher(Construct):
@@ -53,7 +53,7 @@ class AlertEnricher(Construct):
         self.handler = PythonFunction(
             self,
             "Enricher",
-            handler="training.notify.handler.handler",
+            handler="training.control.notify.handler.handler",
             description="Adds model, rollback target and links to alarms; posts pipeline news",
             environment={
                 names.TOPIC_ARN: topic.topic_arn,

@@ -27,7 +27,7 @@ class RegistryMetrics(Construct):
         self.handler = PythonFunction(
             self,
             "Metrics",
-            handler="training.registry_metrics.handler",
+            handler="training.control.registry_metrics.handler",
             description="Emits TrainingRuns and Promotions metrics from registry events",
             environment={"METRICS_NAMESPACE": "IrisML"},
             architecture=architecture,

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from cdk_app.constructs.serving.serving_function import versions_finding
 from cdk_app.constructs.shared.python_function import PythonFunction
-from training import slack_rollback
+from training.control import slack_rollback
 
 # The button goes on CloudWatch's own alarm cards, which every alarm sends to the topic.
 ALARM_NOTIFICATIONS = "CloudWatch"
@@ -29,7 +29,7 @@ ROLLBACK_BUTTON = "Roll back the model"
 
 
 class SlackRollback(Construct):
-    """The function the Slack button invokes: training.slack_rollback, the rollback's rights."""
+    """The function the Slack button invokes (training.control.slack_rollback), with its rights."""
 
     def __init__(
         self,
@@ -52,12 +52,13 @@ class SlackRollback(Construct):
         self.handler = PythonFunction(
             self,
             "Rollback",
-            handler="training.slack_rollback.handler",
+            handler="training.control.slack_rollback.handler",
             description="Rolls the API back to the registry's rollback model from Slack",
             environment=dict(environment),
             architecture=architecture,
             log_retention_days=log_retention_days,
-            # Publishing waits for the image version to be active (training.promotion.publish).
+            # Publishing waits for the image version to be active
+            # (training.control.promotion.publish).
             timeout=cdk.Duration.minutes(5),
         )
         self.function = self.handler.function
@@ -70,8 +71,9 @@ class SlackRollback(Construct):
         stack = cdk.Stack.of(self)
         function_arn = serving_function.function_arn
         versions = f"{function_arn}:*"
-        # The same calls as `make rollback`: training.promotion's rollback and, when an ended
-        # deployment's event was lost, its settlement (which restores $LATEST after a failure).
+        # The same calls as `make rollback`: training.control.promotion's rollback and, when an
+        # ended deployment's event was lost, its settlement (which restores $LATEST after a
+        # failure).
         registry.grant(
             self.function,
             "dynamodb:GetItem",

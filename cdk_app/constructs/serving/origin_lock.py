@@ -19,7 +19,7 @@ from constructs import Construct
 
 from cdk_app import checkov
 from cdk_app.constructs.shared.python_function import PythonFunction
-from training import origin_authorizer as runtime
+from training.control import origin_authorizer as runtime
 
 HEADER = runtime.HEADER
 # API Gateway keeps the authorizer's answer this long per key value (at most an hour): the
@@ -74,7 +74,7 @@ class OriginLock(Construct):
         self.function = PythonFunction(
             self,
             "Authorizer",
-            handler="training.origin_authorizer.handler",
+            handler="training.control.origin_authorizer.handler",
             description="Origin lock: admits only requests carrying CloudFront's origin key",
             environment={runtime.SECRET_ARN: self.secret.secret_arn},
             architecture=architecture,

@@ -148,12 +148,12 @@ class Promotion(Construct):
             "DISTRIBUTION_ID": distribution.distribution_id,
             "REPOSITORY_NAME": repository.repository_name,
         }
-        # The promoter's, the watcher's and the releaser's settings (training.promotion).
+        # The promoter's, the watcher's and the releaser's settings (training.control.promotion).
         self.environment = environment
         self.promoter = PythonFunction(
             self,
             "Promoter",
-            handler="training.promoter.handler",
+            handler="training.control.promoter.handler",
             description="Promotes a newly registered model through a CodeDeploy canary",
             environment=environment,
             architecture=architecture,
@@ -163,7 +163,7 @@ class Promotion(Construct):
         self.watcher = PythonFunction(
             self,
             "Watcher",
-            handler="training.promoter.deployment_handler",
+            handler="training.control.promoter.deployment_handler",
             description="Settles the registry and CloudFront cache when a deployment ends",
             environment=environment,
             architecture=architecture,
@@ -280,7 +280,8 @@ class Promotion(Construct):
             )
         )
         # After a failed deployment the watcher points $LATEST back at the image the alias
-        # serves again, so CloudFormation never publishes the failed image (training.promotion).
+        # serves again, so CloudFormation never publishes the failed image
+        # (training.control.promotion).
         self.watcher.function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadServedVersions",

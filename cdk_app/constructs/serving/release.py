@@ -1,6 +1,6 @@
 """Release: after a `cdk deploy` publishes a new serving version, shift `live` to it by canary.
 
-A custom resource backed by the releaser Lambda (training.release). Its properties are the
+A custom resource backed by the releaser Lambda (training.control.release). Its properties are the
 version this deploy published and the model it carries, so it runs exactly when code or
 configuration changed (a new version) and does nothing on a no-change deploy. The handler reads
 the alias's real version, so promotions made since the last deploy are respected, and deploys
@@ -38,7 +38,7 @@ class ServingRelease(Construct):
         self.releaser = PythonFunction(
             self,
             "Releaser",
-            handler="training.release.handler",
+            handler="training.control.release.handler",
             description="Shifts the live alias to the version a cdk deploy published (canary)",
             environment=promotion.environment,
             architecture=architecture,

@@ -1,47 +1,16 @@
-"""Our Python Lambda functions: the `training` package as code, secure and observable defaults."""
+"""Our Python Lambda functions: one handler's modules as code, secure and observable defaults."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-from typing import Any
-
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
 from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
+from cdk_app.constructs.shared.lambda_code import handler_code
 from cdk_app.constructs.shared.lambda_role import lambda_role
 from cdk_app.constructs.shared.log_group import log_group
-
-TRAINING_PACKAGE = Path(__file__).resolve().parents[3] / "training"
-# What the functions need of the package: its modules, not the bundled datasets.
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "datasets")
-
-
-@jsii.implements(cdk.ILocalBundling)
-class _StagePackage:
-    """Lays the package out as `training/...` so handlers import `training.<module>`."""
-
-    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
-        """Copy the package into the asset folder; no Docker, no network."""
-        shutil.copytree(TRAINING_PACKAGE, Path(output_dir) / "training", ignore=_IGNORE)
-        return True
-
-
-def training_code() -> lambda_.Code:
-    """The `training` package as a Lambda code asset, hashed by content."""
-    return lambda_.Code.from_asset(
-        str(TRAINING_PACKAGE),
-        asset_hash_type=cdk.AssetHashType.OUTPUT,
-        bundling=cdk.BundlingOptions(
-            # Never pulled: local bundling always succeeds. CDK requires an image regardless.
-            image=cdk.DockerImage.from_registry("public.ecr.aws/docker/library/busybox"),
-            local=_StagePackage(),
-        ),
-    )
 
 
 class PythonFunction(Construct):
@@ -74,7 +43,7 @@ class PythonFunction(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             role=self.role,
             architecture=architecture,
-            code=training_code(),
+            code=handler_code(handler),
             handler=handler,
             description=description,
             environment={"LOG_LEVEL": "INFO", **environment},

@@ -30,7 +30,7 @@ class Registrar(Construct):
         self.handler = PythonFunction(
             self,
             "Registrar",
-            handler="training.registrar.handler",
+            handler="training.control.registrar.handler",
             description="Records pushed model images (dataset version -> digest) in the registry",
             architecture=architecture,
             log_retention_days=log_retention_days,

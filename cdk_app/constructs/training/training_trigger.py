@@ -69,7 +69,7 @@ class TrainingTrigger(Construct):
         self.launcher = PythonFunction(
             self,
             "Launcher",
-            handler="training.launcher.handler",
+            handler="training.control.launcher.handler",
             description="Starts a Spot training run for a dataset version",
             architecture=architecture,
             log_retention_days=log_retention_days,
@@ -89,7 +89,7 @@ class TrainingTrigger(Construct):
         # 0 reserves nothing: Lambda keeps 100 executions unreserved, so an account with the new
         # account quota of 10 refuses any reservation. Launches need none to be correct: a
         # duplicate event gets the same run id, and the registry's conditional put lets one
-        # of any concurrent deliveries launch (training/launcher.py, launch).
+        # of any concurrent deliveries launch (training/control/launcher.py, launch).
         if reserved_concurrency:
             cfn_launcher = launcher.node.default_child
             assert isinstance(cfn_launcher, lambda_.CfnFunction)  # noqa: S101 - the L2's child
@@ -225,7 +225,7 @@ class TrainingTrigger(Construct):
         self.monitor = PythonFunction(
             self,
             "Monitor",
-            handler="training.monitor.handler",
+            handler="training.control.monitor.handler",
             description="Stops runs past their time limit, records runs whose trainer died",
             architecture=architecture,
             log_retention_days=log_retention_days,

@@ -65,8 +65,8 @@ INVALIDATION_PATHS = ("/predict/", "/predict/*")
 # Every deployment promotion starts carries this description prefix, so the watcher can tell
 # one it has not recorded yet from deployments CodeDeploy starts itself.
 DESCRIPTION_PREFIX = "model promotion: "
-# A release (training/release.py) ships code or configuration with the live model: no pointer
-# moves, so the registry keeps no deployment item for it, only audit events.
+# A release (training/control/release.py) ships code or configuration with the live model: no
+# pointer moves, so the registry keeps no deployment item for it, only audit events.
 RELEASE_PREFIX = "serving release: "
 RELEASE_SUCCEEDED, RELEASE_FAILED = "release-succeeded", "release-failed"
 _DESCRIPTION_LIMIT = 500

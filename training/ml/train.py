@@ -11,8 +11,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
-from training.dataset import Dataset, DatasetError
-from training.estimator import make_estimator
+from training.ml.dataset import Dataset, DatasetError
+from training.ml.estimator import make_estimator
 
 DEFAULT_SEED = 42
 DEFAULT_TEST_SIZE = 0.2

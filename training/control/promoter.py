@@ -3,7 +3,7 @@
 `handler` takes the registrar's "Model Registered" event and promotes that model through the
 CodeDeploy canary; `deployment_handler` takes CodeDeploy's state-change events and settles the
 registry, the live image parameter, the ECR tags and the CloudFront cache. The logic is in
-training.promotion; these only parse, connect and log.
+training.control.promotion; these only parse, connect and log.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from training.aws import configure_logging, log
-from training.promotion import (
+from training.control.promotion import (
     AlreadyLiveError,
     EventError,
     PromotionRefusedError,
@@ -22,7 +22,7 @@ from training.promotion import (
     promote,
     settle_deployment,
 )
-from training.registrar import MODEL_REGISTERED, REGISTRY_EVENT_SOURCE
+from training.control.registrar import MODEL_REGISTERED, REGISTRY_EVENT_SOURCE
 
 PROMOTER, WATCHER = "promoter", "watcher"
 

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from training.aws import error_reason, log
-from training.notify.message import Notification
+from training.control.notify.message import Notification
 from training.registry import ROLLED_BACK, Deployment, Registry
 
 if TYPE_CHECKING:
-    from training.notify.handler import NotifySettings
+    from training.control.notify.handler import NotifySettings
 
 _log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """Lambda: roll back to the registry's rollback target when someone presses the Slack button.
 
 AWS Chatbot runs the custom action's `lambda invoke` with the channel's role and passes the
-payload the action's command text names (cdk_app/constructs/slack_channel.py); Lambda itself
-tells a function nothing about who invoked it, so who asked comes from that payload
+payload the action's command text names (cdk_app/constructs/observability/slack_channel.py);
+Lambda itself tells a function nothing about who invoked it, so who asked comes from that payload
 (`by`, the name the person enters when Chatbot prompts for it). The rollback is
-training.promotion.rollback, as `make rollback` runs it: all at once, guard alarms overridden,
-recorded in the registry's history with the actor and the reason.
+training.control.promotion.rollback, as `make rollback` runs it: all at once, guard alarms
+overridden, recorded in the registry's history with the actor and the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from training.aws import configure_logging, log
-from training.promotion import (
+from training.control.promotion import (
     NothingToRollBackError,
     PromotionRefusedError,
     PromotionServices,

@@ -38,8 +38,7 @@ from training.aws import (
     require_env,
     utc_now,
 )
-from training.dataset import FEATURES, Dataset, DatasetError, parse_dataset
-from training.docker import (
+from training.instance.docker import (
     SINGLE_IMAGE_MANIFESTS,
     CommandCancelledError,
     CommandError,
@@ -47,9 +46,11 @@ from training.docker import (
     DockerCli,
     ecr_login,
 )
-from training.export import ExportError, as_knn, export_model, knn_arrays, npz_bytes
-from training.gate import GateResult, check_gate
-from training.imds import Host, Imds, ImdsError, InstanceMetadata, SystemHost
+from training.instance.imds import Host, Imds, ImdsError, InstanceMetadata, SystemHost
+from training.ml.dataset import FEATURES, Dataset, DatasetError, parse_dataset
+from training.ml.export import ExportError, as_knn, export_model, knn_arrays, npz_bytes
+from training.ml.gate import GateResult, check_gate
+from training.ml.train import TrainResult, train
 from training.registry import (
     CANDIDATE,
     FAILED,
@@ -61,13 +62,12 @@ from training.registry import (
     Registry,
     RegistryError,
 )
-from training.train import TrainResult, train
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_s3 import S3Client
 
-    from training.promotion import ParameterStore as SSMClient
+    from training.control.promotion import ParameterStore as SSMClient
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1

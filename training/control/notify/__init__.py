@@ -1,7 +1,7 @@
 """Alerts with context and pipeline news, for Slack (AWS Chatbot) and e-mail.
 
 Runs in a Lambda (stdlib + boto3). The names below are shared with the CDK construct that
-deploys it (cdk_app/constructs/alert_enricher.py), so both read them from here.
+deploys it (cdk_app/constructs/observability/alert_enricher.py), so both read them from here.
 """
 
 from __future__ import annotations

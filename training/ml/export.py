@@ -69,7 +69,7 @@ def knn_arrays(estimator: KNeighborsClassifier, feature_names: list[str]) -> dic
         problems.append(
             f"algorithm={estimator._fit_method!r} with leaf_size={estimator.leaf_size} breaks "
             f"distance ties differently from serving; build it with "
-            f"training.estimator.make_estimator({n_fit})"
+            f"training.ml.estimator.make_estimator({n_fit})"
         )
     if estimator.outputs_2d_:
         problems.append("multi-output targets are not supported")

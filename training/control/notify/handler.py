@@ -21,7 +21,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from training.aws import configure_logging, error_reason, log, require_env
-from training.notify import (
+from training.control.notify import (
     ALARM_RUNBOOK,
     ALARM_STATE_CHANGE,
     ALARMS_SECTION,
@@ -33,9 +33,9 @@ from training.notify import (
     RUNBOOK_URL,
     TOPIC_ARN,
 )
-from training.notify.context import live_facts
-from training.notify.message import Notification
-from training.notify.news import DeploymentReader, deployment_news, registry_news
+from training.control.notify.context import live_facts
+from training.control.notify.message import Notification
+from training.control.notify.news import DeploymentReader, deployment_news, registry_news
 from training.registry import Registry
 
 _log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import configure_logging, error_reason, log
-from training.promotion import (
+from training.control.promotion import (
     RELEASE_PREFIX,
     DeploymentInProgressError,
     PromotionError,

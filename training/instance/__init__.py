@@ -1,0 +1,1 @@
+"""The run on the Spot instance: the pipeline, the instance metadata service, Docker."""
