@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
+# `python bench/bench.py` puts bench/ first on the path; the repository root holds training/.
+sys.path.insert(0, str(ROOT))
+from training.contract import ORIGIN_HEADER  # noqa: E402
+
 SERVING = ROOT / "lambda_image"
 BASELINE = ROOT / "bench" / "baseline"
 FLOOR_APP = ROOT / "bench" / "floor"
@@ -57,7 +61,7 @@ def http_event(method: str, path: str, body: dict[str, Any] | None = None) -> di
     event: dict[str, Any] = json.loads((EVENTS / "http_v2_post_predict.json").read_text())
     event.update(rawPath=path, isBase64Encoded=False)
     event["requestContext"]["http"].update(method=method, path=path)
-    event["headers"]["x-origin-key"] = "origin-key-from-cloudfront"
+    event["headers"][ORIGIN_HEADER] = "origin-key-from-cloudfront"
     if method == "POST":
         event["body"] = json.dumps(body)
         event["headers"]["content-length"] = str(len(event["body"]))
@@ -145,7 +149,6 @@ def baseline_model(directory: Path) -> Path:
     import numpy as np  # noqa: PLC0415
     from sklearn.neighbors import KNeighborsClassifier  # noqa: PLC0415
 
-    sys.path.insert(0, str(ROOT))
     from training.ml.dataset import load_dataset  # noqa: PLC0415
 
     data = load_dataset(None)

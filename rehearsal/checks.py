@@ -19,9 +19,11 @@ from typing import Any
 import boto3
 
 from rehearsal.emulator import ACCOUNT, ROOT
-from training.control.origin_authorizer import HEADER
+from training.contract import INSTANCE_STATE_CHANGE, Env, Output, Stack, dataset_key, stack_name
+from training.contract import ORIGIN_HEADER as HEADER
 
 PREFIX = "iris-ml-dev"
+DATA, PIPELINE, API = (stack_name(PREFIX, part) for part in (Stack.DATA, Stack.PIPELINE, Stack.API))
 SEED = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"
 UPLOAD_VERSION = "rehearsal-1"
 EXIT_EXISTS = 7  # `python -m training upload` on an existing version (training/cli.py)
@@ -69,8 +71,8 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
 
 def seed_in_lake(ctx: Context) -> str:
     """The data stack's deploy-time call put iris/v1 in the data lake, byte for byte."""
-    bucket = outputs(ctx, f"{PREFIX}-data")["DatasetBucketName"]
-    key = "datasets/iris/v1/data.csv"
+    bucket = outputs(ctx, DATA)[Output.DATASET_BUCKET_NAME]
+    key = dataset_key("iris", "v1")
     body = ctx.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     if hashlib.sha256(body).digest() != hashlib.sha256(SEED.read_bytes()).digest():
         raise CheckFailed(f"s3://{bucket}/{key} differs from {SEED.relative_to(ROOT)}")
@@ -102,7 +104,7 @@ def _upload(ctx: Context, version: str) -> subprocess.CompletedProcess[str]:
 
 
 def _runs(ctx: Context) -> list[dict[str, Any]]:
-    table = outputs(ctx, f"{PREFIX}-pipeline")["RegistryTableName"]
+    table = outputs(ctx, PIPELINE)[Output.REGISTRY_TABLE_NAME]
     ctx.facts["table"] = table
     items = ctx.client("dynamodb").scan(TableName=table)["Items"]
     return [
@@ -135,7 +137,7 @@ def upload_starts_run(ctx: Context) -> str:
             LAUNCH_TIMEOUT_S,
         )
     except CheckFailed as err:
-        launcher = outputs(ctx, f"{PREFIX}-pipeline")["LauncherFunctionName"]
+        launcher = outputs(ctx, PIPELINE)[Output.LAUNCHER_FUNCTION_NAME]
         raise CheckFailed(f"{err}; {launcher} logged: {function_errors(ctx, launcher)}") from err
     ctx.facts["run"] = run
     return f"run {run.get('run_id')} on {run['instance_id']}"
@@ -161,9 +163,7 @@ def instance_from_template(ctx: Context) -> str:
             f"instance {instance['InstanceId']} has RunId {tags.get('RunId')!r}, "
             f"not {run['run_id']}"
         )
-    resources = ctx.client("cloudformation").describe_stack_resources(
-        StackName=f"{PREFIX}-pipeline"
-    )
+    resources = ctx.client("cloudformation").describe_stack_resources(StackName=PIPELINE)
     by_type: dict[str, dict[str, str]] = {}
     for r in resources["StackResources"]:
         by_type.setdefault(r["ResourceType"], {})[r["LogicalResourceId"]] = r["PhysicalResourceId"]
@@ -173,11 +173,11 @@ def instance_from_template(ctx: Context) -> str:
             f"instance {instance['InstanceId']} is in {instance.get('SubnetId')}, "
             f"not in {sorted(subnets)}"
         )
-    launcher = outputs(ctx, f"{PREFIX}-pipeline")["LauncherFunctionName"]
+    launcher = outputs(ctx, PIPELINE)[Output.LAUNCHER_FUNCTION_NAME]
     variables = ctx.client("lambda").get_function_configuration(FunctionName=launcher)[
         "Environment"
     ]["Variables"]
-    template = variables.get("LAUNCH_TEMPLATE_ID")
+    template = variables.get(Env.LAUNCH_TEMPLATE_ID)
     spot = [
         pid
         for lid, pid in by_type.get("AWS::EC2::LaunchTemplate", {}).items()
@@ -263,7 +263,7 @@ def monitor_closes_run(ctx: Context) -> str:
     event = {
         "version": "0",
         "id": "rehearsal-0",
-        "detail-type": "EC2 Instance State-change Notification",
+        "detail-type": INSTANCE_STATE_CHANGE,
         "source": "aws.ec2",
         "account": ACCOUNT,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -309,7 +309,7 @@ def _call(url: str, ca: Path, headers: Mapping[str, str]) -> tuple[int, dict[str
 
 
 def _api_url(ctx: Context) -> str:
-    api_id = outputs(ctx, f"{PREFIX}-api")["ApiId"]
+    api_id = outputs(ctx, API)[Output.API_ID]
     [stage] = [s["StageName"] for s in ctx.client("apigatewayv2").get_stages(ApiId=api_id)["Items"]]
     query = "sepal_length=5.1&sepal_width=3.5&petal_length=1.4&petal_width=0.2"
     return f"{ctx.url}/_aws/execute-api/{api_id}/{stage}/predict/?{query}"
@@ -317,7 +317,7 @@ def _api_url(ctx: Context) -> str:
 
 def _api_resource(ctx: Context, resource_type: str, logical_prefix: str = "") -> str:
     """The physical id of the api stack's one resource of a type (and logical id prefix)."""
-    resources = ctx.client("cloudformation").describe_stack_resources(StackName=f"{PREFIX}-api")
+    resources = ctx.client("cloudformation").describe_stack_resources(StackName=API)
     return next(
         str(r["PhysicalResourceId"])
         for r in resources["StackResources"]

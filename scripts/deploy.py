@@ -30,6 +30,7 @@ from cdk_app.config import AppConfig  # noqa: E402
 from scripts import preflight  # noqa: E402
 from training.aws import stack_output  # noqa: E402
 from training.cli import request_retrain  # noqa: E402
+from training.contract import Output, Stack, stack_name  # noqa: E402
 from training.live_model import LiveModelError, fetch_live_model  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
@@ -64,7 +65,8 @@ SEED_DATASET = ("iris", "v1")
 
 def _registry(session: boto3.Session, cloudformation: Any, config: AppConfig) -> Registry:
     """The deployed pipeline stack's model registry, writing as `deploy`."""
-    table = stack_output(cloudformation, f"{config.stack_prefix}-pipeline", "RegistryTableName")
+    pipeline = stack_name(config.stack_prefix, Stack.PIPELINE)
+    table = stack_output(cloudformation, pipeline, Output.REGISTRY_TABLE_NAME)
     dynamodb = session.resource("dynamodb", region_name=config.region)
     return Registry(table, dynamodb=dynamodb, actor="deploy")
 

@@ -22,6 +22,7 @@ from cdk_app.constructs.shared.parameters import live_model_parameter, runtime_i
 from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.pipeline_stack import PipelineStack
+from training.contract import Output
 
 
 class ApiStack(cdk.Stack):
@@ -135,18 +136,20 @@ class ApiStack(cdk.Stack):
             parameter_name=live_model_parameter(config.stack_prefix),
             model_version=self.serving.model_version,
         )
-        cdk.CfnOutput(self, "Url", value=self.cdn.url, description="Call the API here")
-        cdk.CfnOutput(self, "ApiId", value=self.api.api.api_id)
-        cdk.CfnOutput(self, "FunctionName", value=self.serving.function.function_name)
-        cdk.CfnOutput(self, "DistributionId", value=self.cdn.distribution.distribution_id)
+        cdk.CfnOutput(self, Output.URL, value=self.cdn.url, description="Call the API here")
+        cdk.CfnOutput(self, Output.API_ID, value=self.api.api.api_id)
+        cdk.CfnOutput(self, Output.FUNCTION_NAME, value=self.serving.function.function_name)
+        cdk.CfnOutput(self, Output.DISTRIBUTION_ID, value=self.cdn.distribution.distribution_id)
         cdk.CfnOutput(
-            self, "RuntimeImageParameter", value=self.serving.runtime_parameter.parameter_name
+            self,
+            Output.RUNTIME_IMAGE_PARAMETER,
+            value=self.serving.runtime_parameter.parameter_name,
         )
         cdk.CfnOutput(
-            self, "CodeDeployApplication", value=self.promotion.application.application_name
+            self, Output.CODEDEPLOY_APPLICATION, value=self.promotion.application.application_name
         )
         cdk.CfnOutput(
             self,
-            "DeploymentGroup",
+            Output.DEPLOYMENT_GROUP,
             value=self.promotion.deployment_group.deployment_group_name,
         )

@@ -17,6 +17,7 @@ from stacks.data_stack import DataStack
 from stacks.edge_stack import EdgeStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.pipeline_stack import PipelineStack
+from training.contract import Stack, stack_name
 
 # The serving image's build context; its Dockerfile copies the model from model/.
 SERVING_DIR = Path(__file__).resolve().parent.parent / "lambda_image"
@@ -88,14 +89,14 @@ def build(
 
     data = DataStack(
         app,
-        f"{prefix}-data",
+        stack_name(prefix, Stack.DATA),
         config=config,
         **common,
         description="Iris ML data lake: versioned dataset storage.",
     )
     pipeline = PipelineStack(
         app,
-        f"{prefix}-pipeline",
+        stack_name(prefix, Stack.PIPELINE),
         config=config,
         data=data,
         serving_dir=serving_dir,
@@ -106,7 +107,7 @@ def build(
     edge = (
         EdgeStack(
             app,
-            f"{prefix}-edge",
+            stack_name(prefix, Stack.EDGE),
             config=config,
             **{**common, "env": cdk.Environment(account=account, region="us-east-1")},
             cross_region_references=True,
@@ -117,7 +118,7 @@ def build(
     )
     api = ApiStack(
         app,
-        f"{prefix}-api",
+        stack_name(prefix, Stack.API),
         config=config,
         data=data,
         pipeline=pipeline,
@@ -130,7 +131,7 @@ def build(
     # CloudFront publishes its metrics in us-east-1 only, so its alarms live there.
     cdn_monitoring = CdnMonitoringStack(
         app,
-        f"{prefix}-cdn-monitoring",
+        stack_name(prefix, Stack.CDN_MONITORING),
         config=config,
         api=api,
         **{**common, "env": cdk.Environment(account=account, region="us-east-1")},
@@ -139,7 +140,7 @@ def build(
     )
     observability = ObservabilityStack(
         app,
-        f"{prefix}-observability",
+        stack_name(prefix, Stack.OBSERVABILITY),
         config=config,
         api=api,
         pipeline=pipeline,

@@ -9,9 +9,10 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from cdk_app.config import AppConfig
-from cdk_app.constructs.data.data_lake import DataLake, dataset_key
+from cdk_app.constructs.data.data_lake import DataLake
 from cdk_app.constructs.data.dataset_seed import DatasetSeed
 from cdk_app.constructs.shared.secure_bucket import LogBucket
+from training.contract import Output, dataset_key
 
 # The bundled iris data, byte for byte what `make model` trains on (a test holds them equal).
 IRIS_V1 = (
@@ -43,7 +44,7 @@ class DataStack(cdk.Stack):
             source=IRIS_V1,
             log_retention_days=config.log_retention_days,
         )
-        cdk.CfnOutput(self, "DatasetBucketName", value=self.bucket.bucket_name)
+        cdk.CfnOutput(self, Output.DATASET_BUCKET_NAME, value=self.bucket.bucket_name)
         cdk.CfnOutput(
-            self, "SeededDataset", value=f"s3://{self.bucket.bucket_name}/{self.seed.key}"
+            self, Output.SEEDED_DATASET, value=f"s3://{self.bucket.bucket_name}/{self.seed.key}"
         )

@@ -16,11 +16,12 @@ from cdk_app.constructs.observability.pipeline_alarms import PipelineAlarms
 from cdk_app.constructs.observability.registry_metrics import RegistryMetrics
 from cdk_app.constructs.observability.serving_alarms import ServingAlarms
 from cdk_app.constructs.observability.slack_channel import SlackChannel
-from cdk_app.constructs.serving.serving_function import METRICS_NAMESPACE, SERVICE
+from cdk_app.constructs.serving.serving_function import SERVICE
 from cdk_app.constructs.shared.architecture import lambda_architecture
 from stacks.api_stack import ApiStack
 from stacks.cdn_monitoring_stack import CdnMonitoringStack
 from stacks.pipeline_stack import PipelineStack
+from training.contract import METRICS_NAMESPACE, Output
 
 
 class ObservabilityStack(cdk.Stack):
@@ -128,4 +129,4 @@ class ObservabilityStack(cdk.Stack):
             )
         # Slack subscribes to both topics (this one and the CDN's), e-mail to both too.
         alarm_topic.warn_if_unheard(chat=bool(config.slack_workspace_id))
-        cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)
+        cdk.CfnOutput(self, Output.ALARM_TOPIC_ARN, value=self.topic.topic_arn)

@@ -21,6 +21,7 @@ from cdk_app.constructs.training.trainer_image import TrainerImage
 from cdk_app.constructs.training.trainer_network import TrainerNetwork
 from cdk_app.constructs.training.training_trigger import TrainingTrigger
 from stacks.data_stack import DataStack
+from training.contract import Output, Stack, stack_name
 
 
 class PipelineStack(cdk.Stack):
@@ -43,7 +44,7 @@ class PipelineStack(cdk.Stack):
             "Models",
             max_images=config.max_model_images,
             # Generated function names start with the stack's name: the api stack's functions.
-            serving_function_prefix=f"{config.stack_prefix}-api-",
+            serving_function_prefix=f"{stack_name(config.stack_prefix, Stack.API)}-",
         ).repository
         self.live_model = LiveModelPointer(
             self,
@@ -104,12 +105,12 @@ class PipelineStack(cdk.Stack):
             log_retention_days=config.log_retention_days,
         )
         cdk.CfnOutput(
-            self, "LauncherFunctionName", value=self.trigger.launcher.function.function_name
+            self, Output.LAUNCHER_FUNCTION_NAME, value=self.trigger.launcher.function.function_name
         )
-        cdk.CfnOutput(self, "RegistryTableName", value=self.registry.table_name)
-        cdk.CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri)
-        cdk.CfnOutput(self, "TrainerAmiParameter", value=image.ami_parameter_name)
-        cdk.CfnOutput(self, "LiveModelParameter", value=self.live_model.parameter_name)
+        cdk.CfnOutput(self, Output.REGISTRY_TABLE_NAME, value=self.registry.table_name)
+        cdk.CfnOutput(self, Output.REPOSITORY_URI, value=self.repository.repository_uri)
+        cdk.CfnOutput(self, Output.TRAINER_AMI_PARAMETER, value=image.ami_parameter_name)
+        cdk.CfnOutput(self, Output.LIVE_MODEL_PARAMETER, value=self.live_model.parameter_name)
 
     @property
     def availability_zones(self) -> list[str]:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -20,22 +19,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from training.contract import DATASET_FILE, DATASETS_PREFIX, IDENTIFIER, IMAGE_TAG
+
 # A clock returns the current UTC time; tests pass a fixed or stepping one.
 Clock = Callable[[], datetime]
 
-# Kept equal to training.ml.dataset.IDENTIFIER (a test checks): that module imports numpy, which
-# the Lambda handlers cannot. Names and versions become S3 keys and ECR tags.
-IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-MODEL_VERSION = re.compile(r"[0-9a-f]{12}")
-RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
-# `<dataset_version>-<model_version>`: the version may hold dashes, so the model version is the
-# last dash-separated part.
-IMAGE_TAG = re.compile(
-    rf"(?P<dataset_version>{IDENTIFIER.pattern})-(?P<model_version>[0-9a-f]{{12}})"
-)
-
-DATASETS_PREFIX = "datasets/"
-DATASET_FILE = "data.csv"
 _S3_SCHEME = "s3://"
 
 

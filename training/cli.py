@@ -22,8 +22,6 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import (
-    MODEL_VERSION,
-    RUN_ID,
     DatasetLocation,
     LocationError,
     SettingsError,
@@ -35,6 +33,7 @@ from training.aws import (
     stack_output,
     utc_now,
 )
+from training.contract import IDENTIFIER, MODEL_VERSION, RUN_ID, Output, Stack, stack_name
 from training.control.promotion import (
     ALL_AT_ONCE,
     Promotion,
@@ -60,7 +59,6 @@ from training.instance.pipeline import (
 from training.live_model import LiveModelError, fetch_live_model
 from training.ml.dataset import (
     FEATURES,
-    IDENTIFIER,
     Dataset,
     DatasetError,
     load_dataset,
@@ -633,7 +631,9 @@ def _run_upload(args: argparse.Namespace) -> int:
         return EXIT_INVALID_DATASET
     try:
         bucket = args.bucket or stack_output(
-            boto3.client("cloudformation"), f"{args.stack_prefix}-data", "DatasetBucketName"
+            boto3.client("cloudformation"),
+            stack_name(args.stack_prefix, Stack.DATA),
+            Output.DATASET_BUCKET_NAME,
         )
         location = DatasetLocation(bucket=bucket, name=args.name, version=args.version)
         upload = upload_dataset(boto3.client("s3"), location, dataset, data)
@@ -682,8 +682,12 @@ def request_retrain(
     reason: str | None,
 ) -> dict[str, Any]:
     """Ask the launcher for a run on an uploaded dataset version; return its answer."""
-    bucket = stack_output(cloudformation, f"{stack_prefix}-data", "DatasetBucketName")
-    function = stack_output(cloudformation, f"{stack_prefix}-pipeline", "LauncherFunctionName")
+    bucket = stack_output(
+        cloudformation, stack_name(stack_prefix, Stack.DATA), Output.DATASET_BUCKET_NAME
+    )
+    function = stack_output(
+        cloudformation, stack_name(stack_prefix, Stack.PIPELINE), Output.LAUNCHER_FUNCTION_NAME
+    )
     location = DatasetLocation(bucket=bucket, name=name, version=version)
     try:
         s3.head_object(Bucket=bucket, Key=location.key)
@@ -836,7 +840,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def _run_registry(args: argparse.Namespace) -> int:
     try:
         table = args.table or stack_output(
-            boto3.client("cloudformation"), f"{args.stack_prefix}-pipeline", "RegistryTableName"
+            boto3.client("cloudformation"),
+            stack_name(args.stack_prefix, Stack.PIPELINE),
+            Output.REGISTRY_TABLE_NAME,
         )
         text = format_registry(Registry(table, actor="cli"), runs=args.runs)
     except (ClientError, BotoCoreError, StackOutputError) as err:
@@ -954,7 +960,9 @@ def _deployment_line(deployment: Deployment) -> str:
 def _run_status(args: argparse.Namespace) -> int:
     try:
         table = stack_output(
-            boto3.client("cloudformation"), f"{args.stack_prefix}-pipeline", "RegistryTableName"
+            boto3.client("cloudformation"),
+            stack_name(args.stack_prefix, Stack.PIPELINE),
+            Output.REGISTRY_TABLE_NAME,
         )
         text = format_status(status(Registry(table, actor="cli"), events=args.events))
     except (ClientError, BotoCoreError, StackOutputError, RegistryError) as err:
@@ -978,7 +986,9 @@ def _add_fetch_live_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_fetch_live(args: argparse.Namespace) -> int:
     try:
         table = stack_output(
-            boto3.client("cloudformation"), f"{args.stack_prefix}-pipeline", "RegistryTableName"
+            boto3.client("cloudformation"),
+            stack_name(args.stack_prefix, Stack.PIPELINE),
+            Output.REGISTRY_TABLE_NAME,
         )
         fetched = fetch_live_model(Registry(table, actor="cli"), boto3.client("ecr"), args.out)
     except (ClientError, BotoCoreError, StackOutputError, RegistryError, LiveModelError) as err:

@@ -9,7 +9,7 @@ from typing import Any
 from aws_cdk.assertions import Match, Template
 
 from tests.support import ROOT
-from training.control.notify import ALARMS_SECTION, NEWS_EVENTS
+from training.contract import ALARMS_SECTION, NEWS_EVENTS
 
 HANDLER = "training.control.notify.handler.handler"
 

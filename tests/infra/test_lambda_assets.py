@@ -122,6 +122,7 @@ def test_an_asset_holds_no_module_its_handler_does_not_import(
     assert shipped == [
         "training/__init__.py",
         "training/aws.py",
+        "training/contract.py",
         "training/control/__init__.py",
         "training/control/origin_authorizer.py",
     ]

@@ -20,10 +20,14 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from cdk_app.constructs.observability.slack_channel import COMMAND_TEXT_LIMIT, rollback_command
+from cdk_app.constructs.observability.slack_channel import (
+    COMMAND_TEXT_LIMIT,
+    REQUESTED_BY_VARIABLE,
+    rollback_command,
+)
 from stacks.application import BuiltApp
 from tests.support import build_app
-from training.control.slack_rollback import REQUESTED_BY, REQUESTED_BY_VARIABLE
+from training.contract import REQUESTED_BY
 
 HANDLER = "training.control.slack_rollback.handler"
 

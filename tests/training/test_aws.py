@@ -11,22 +11,16 @@ import pytest
 
 from tests.training.fakes import training_modules_imported
 from training.aws import (
-    IDENTIFIER,
-    RUN_ID,
     DatasetLocation,
     JsonFormatter,
     LocationError,
     new_run_id,
     parse_image_tag,
 )
-from training.ml import dataset
+from training.contract import RUN_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 MOMENT = datetime(2026, 11, 27, 14, 5, 1, tzinfo=UTC)
-
-
-def test_the_identifier_rule_matches_the_dataset_modules() -> None:
-    assert IDENTIFIER.pattern == dataset.IDENTIFIER.pattern
 
 
 def test_run_ids_sort_by_time_and_repeat_for_the_same_key() -> None:
@@ -94,6 +88,7 @@ def test_the_lambda_handlers_import_without_numpy_sklearn_or_type_stubs() -> Non
     assert modules == [
         "training",
         "training.aws",
+        "training.contract",
         "training.control",
         "training.control.launcher",
         "training.control.monitor",

@@ -10,7 +10,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from tests.training.fakes import TABLE, V1, V2, PromotionWorld, load_event
-from training.control.notify import ALARMS_SECTION, DEFAULT_RUNBOOK
+from training.contract import ALARMS_SECTION, DEFAULT_RUNBOOK
 from training.control.notify.handler import NotifySettings, handler, notifications, publish
 from training.control.notify.message import REDACTED, Notification
 from training.control.promotion import promote

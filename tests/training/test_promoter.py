@@ -187,9 +187,9 @@ def test_the_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
     assert modules == [
         "training",
         "training.aws",
+        "training.contract",
         "training.control",
         "training.control.promoter",
         "training.control.promotion",
-        "training.control.registrar",
         "training.registry",
     ]

@@ -222,6 +222,7 @@ def test_the_release_handler_imports_only_the_standard_library_and_boto3() -> No
     assert modules == [
         "training",
         "training.aws",
+        "training.contract",
         "training.control",
         "training.control.promotion",
         "training.control.release",

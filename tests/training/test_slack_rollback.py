@@ -204,6 +204,7 @@ def test_the_handler_imports_without_numpy_sklearn_or_type_stubs() -> None:
     assert modules == [
         "training",
         "training.aws",
+        "training.contract",
         "training.control",
         "training.control.promotion",
         "training.control.slack_rollback",

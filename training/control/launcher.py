@@ -22,7 +22,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from training.aws import (
-    DATASETS_PREFIX,
     Clock,
     DatasetLocation,
     LocationError,
@@ -38,6 +37,7 @@ from training.aws import (
     require_env,
     utc_now,
 )
+from training.contract import DATASETS_PREFIX, OBJECT_CREATED, Env
 from training.registry import FAILED, Registry
 
 if TYPE_CHECKING:
@@ -126,19 +126,19 @@ class LauncherSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
         """Parse the settings; SettingsError names the variable that is wrong."""
         env = os.environ if environ is None else environ
-        fallback = env_bool(env, "ON_DEMAND_FALLBACK")
+        fallback = env_bool(env, Env.ON_DEMAND_FALLBACK)
         return cls(
-            registry_table=require_env(env, "REGISTRY_TABLE"),
-            launch_template_id=require_env(env, "LAUNCH_TEMPLATE_ID"),
+            registry_table=require_env(env, Env.REGISTRY_TABLE),
+            launch_template_id=require_env(env, Env.LAUNCH_TEMPLATE_ID),
             # The Spot template requests Spot; on-demand launches need a template that does not.
             on_demand_launch_template_id=(
-                require_env(env, "ON_DEMAND_LAUNCH_TEMPLATE_ID") if fallback else None
+                require_env(env, Env.ON_DEMAND_LAUNCH_TEMPLATE_ID) if fallback else None
             ),
-            subnet_ids=env_list(env, "SUBNET_IDS"),
-            instance_types=env_list(env, "INSTANCE_TYPES"),
+            subnet_ids=env_list(env, Env.SUBNET_IDS),
+            instance_types=env_list(env, Env.INSTANCE_TYPES),
             on_demand_fallback=fallback,
-            time_limit_minutes=env_int(env, "TIME_LIMIT_MINUTES"),
-            dataset_bucket=require_env(env, "DATASET_BUCKET"),
+            time_limit_minutes=env_int(env, Env.TIME_LIMIT_MINUTES),
+            dataset_bucket=require_env(env, Env.DATASET_BUCKET),
         )
 
 
@@ -189,8 +189,8 @@ def _s3_request(event: Mapping[str, Any], *, bucket: str, now: datetime) -> Laun
     found = (detail.get("bucket") or {}).get("name", "")
     obj = detail.get("object") or {}
     key = obj.get("key", "")
-    if event.get("detail-type") != "Object Created":
-        raise RequestError(f"S3 event {event.get('detail-type')!r} is not Object Created")
+    if event.get("detail-type") != OBJECT_CREATED:
+        raise RequestError(f"S3 event {event.get('detail-type')!r} is not {OBJECT_CREATED}")
     if found != bucket:
         raise RequestError(f"s3://{found}/{key} is not in the data bucket {bucket}")
     try:
@@ -208,7 +208,7 @@ def _s3_request(event: Mapping[str, Any], *, bucket: str, now: datetime) -> Laun
         requested_at=requested_at,
         idempotency_key=key_id,
         requested_by=str(detail.get("requester") or "") or None,
-        reason=f"{detail.get('reason', 'Object Created')} of {location.uri}",
+        reason=f"{detail.get('reason', OBJECT_CREATED)} of {location.uri}",
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from training.aws import configure_logging, env_int, log, parse_iso, require_env, utc_now
+from training.contract import Env
 from training.registry import FAILED, INTERRUPTED, LAUNCHING, TIMED_OUT, Registry, Run
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ class MonitorSettings:
         """Parse the settings; SettingsError names the variable that is wrong."""
         env = os.environ if environ is None else environ
         return cls(
-            registry_table=require_env(env, "REGISTRY_TABLE"),
-            time_limit_minutes=env_int(env, "TIME_LIMIT_MINUTES"),
+            registry_table=require_env(env, Env.REGISTRY_TABLE),
+            time_limit_minutes=env_int(env, Env.TIME_LIMIT_MINUTES),
         )
 
 

@@ -24,10 +24,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from training.aws import configure_logging, error_code, log, require_env
+from training.contract import ORIGIN_HEADER, ORIGIN_KEY_FIELD, Env
 
-HEADER = "x-origin-key"
-SECRET_ARN = "ORIGIN_SECRET_ARN"  # noqa: S105 - the variable's name, not a secret
-KEY_FIELD = "key"
 # How long a read of the secret is trusted: a key removed from AWSPREVIOUS stops working
 # within this plus API Gateway's cache TTL.
 REFRESH_SECONDS = 300
@@ -70,7 +68,7 @@ class Keys:
                 if stage != "AWSCURRENT" and error_code(err) == "ResourceNotFoundException":
                     continue
                 raise
-            value = json.loads(secret["SecretString"]).get(KEY_FIELD)
+            value = json.loads(secret["SecretString"]).get(ORIGIN_KEY_FIELD)
             if isinstance(value, str) and value:
                 found.append(value)
         return tuple(found)
@@ -78,7 +76,7 @@ class Keys:
 
 def authorized(headers: Mapping[str, str] | None, keys: tuple[str, ...]) -> bool:
     """Whether the request carries one of the keys (compared in constant time)."""
-    offered = (headers or {}).get(HEADER, "")
+    offered = (headers or {}).get(ORIGIN_HEADER, "")
     return bool(offered) and any(
         hmac.compare_digest(offered.encode(), key.encode()) for key in keys
     )
@@ -92,7 +90,7 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, bool]:
     global _keys  # noqa: PLW0603 - one cache per execution environment, by design
     configure_logging()
     if _keys is None:
-        _keys = Keys(require_env(os.environ, SECRET_ARN))
+        _keys = Keys(require_env(os.environ, Env.ORIGIN_SECRET_ARN))
     allowed = authorized(event.get("headers"), _keys.values())
     if not allowed:
         # Never the offered value: a wrong key in the logs would be a key given away.

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from training.aws import configure_logging, log
+from training.contract import MODEL_REGISTERED, REGISTRY_EVENT_SOURCE
 from training.control.promotion import (
     AlreadyLiveError,
     EventError,
@@ -22,7 +23,6 @@ from training.control.promotion import (
     promote,
     settle_deployment,
 )
-from training.control.registrar import MODEL_REGISTERED, REGISTRY_EVENT_SOURCE
 
 PROMOTER, WATCHER = "promoter", "watcher"
 

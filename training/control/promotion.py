@@ -34,6 +34,17 @@ from training.aws import (
     require_env,
     stack_outputs,
 )
+from training.contract import (
+    DEPLOYMENT_ENDS,
+    DEPLOYMENT_STATE_CHANGE,
+    LIVE_ALIAS,
+    LIVE_TAG,
+    ROLLBACK_TAG,
+    Env,
+    Output,
+    Stack,
+    stack_name,
+)
 from training.registry import (
     DEPLOYED,
     FAILED,
@@ -57,8 +68,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_lambda import LambdaClient
 
-LIVE_ALIAS = "live"
-LIVE_TAG, ROLLBACK_TAG = "live", "rollback"
 # A rollback restores a model that served before: no canary, so it takes effect in seconds.
 ALL_AT_ONCE = "CodeDeployDefault.LambdaAllAtOnce"
 INVALIDATION_PATHS = ("/predict/", "/predict/*")
@@ -72,8 +81,7 @@ RELEASE_SUCCEEDED, RELEASE_FAILED = "release-succeeded", "release-failed"
 _DESCRIPTION_LIMIT = 500
 
 CODEDEPLOY_SOURCE = "aws.codedeploy"
-DEPLOYMENT_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
-SUCCESS, FAILURE, STOP = "SUCCESS", "FAILURE", "STOP"
+SUCCESS, FAILURE, STOP = DEPLOYMENT_ENDS
 # CodeDeploy's final deployment statuses, as the state-change event names them.
 _ENDED = {"Succeeded": SUCCESS, "Failed": FAILURE, "Stopped": STOP}
 # Docker and OCI manifests and indexes: ask for the stored manifest as it is, so the retag
@@ -163,14 +171,14 @@ class ParameterStore(Protocol):
 
 
 _ENVIRONMENT = {
-    "registry_table": "REGISTRY_TABLE",
-    "function_name": "FUNCTION_NAME",
-    "alias_name": "ALIAS_NAME",
-    "live_model_parameter": "LIVE_MODEL_PARAMETER",
-    "codedeploy_application": "CODEDEPLOY_APPLICATION",
-    "deployment_group": "DEPLOYMENT_GROUP",
-    "distribution_id": "DISTRIBUTION_ID",
-    "repository_name": "REPOSITORY_NAME",
+    "registry_table": Env.REGISTRY_TABLE,
+    "function_name": Env.FUNCTION_NAME,
+    "alias_name": Env.ALIAS_NAME,
+    "live_model_parameter": Env.LIVE_MODEL_PARAMETER,
+    "codedeploy_application": Env.CODEDEPLOY_APPLICATION,
+    "deployment_group": Env.DEPLOYMENT_GROUP,
+    "distribution_id": Env.DISTRIBUTION_ID,
+    "repository_name": Env.REPOSITORY_NAME,
 }
 
 
@@ -196,7 +204,8 @@ class PromotionSettings:
     @classmethod
     def from_stacks(cls, cloudformation: StackReader, stack_prefix: str) -> PromotionSettings:
         """The settings of deployed stacks `<prefix>-api` and `<prefix>-pipeline` (the CLI's)."""
-        api_stack, pipeline_stack = f"{stack_prefix}-api", f"{stack_prefix}-pipeline"
+        api_stack = stack_name(stack_prefix, Stack.API)
+        pipeline_stack = stack_name(stack_prefix, Stack.PIPELINE)
         api = stack_outputs(cloudformation, api_stack)
         pipeline = stack_outputs(cloudformation, pipeline_stack)
 
@@ -205,15 +214,15 @@ class PromotionSettings:
                 raise StackOutputError(f"stack {stack} has no output {key}")
             return outputs[key]
 
-        repository_uri = output(pipeline, pipeline_stack, "RepositoryUri")
+        repository_uri = output(pipeline, pipeline_stack, Output.REPOSITORY_URI)
         return cls(
-            registry_table=output(pipeline, pipeline_stack, "RegistryTableName"),
-            function_name=output(api, api_stack, "FunctionName"),
+            registry_table=output(pipeline, pipeline_stack, Output.REGISTRY_TABLE_NAME),
+            function_name=output(api, api_stack, Output.FUNCTION_NAME),
             alias_name=LIVE_ALIAS,
-            live_model_parameter=output(pipeline, pipeline_stack, "LiveModelParameter"),
-            codedeploy_application=output(api, api_stack, "CodeDeployApplication"),
-            deployment_group=output(api, api_stack, "DeploymentGroup"),
-            distribution_id=output(api, api_stack, "DistributionId"),
+            live_model_parameter=output(pipeline, pipeline_stack, Output.LIVE_MODEL_PARAMETER),
+            codedeploy_application=output(api, api_stack, Output.CODEDEPLOY_APPLICATION),
+            deployment_group=output(api, api_stack, Output.DEPLOYMENT_GROUP),
+            distribution_id=output(api, api_stack, Output.DISTRIBUTION_ID),
             # <account>.dkr.ecr.<region>.amazonaws.com/<name>
             repository_name=repository_uri.partition("/")[2],
         )

@@ -21,10 +21,8 @@ from typing import Any, Protocol
 import boto3
 
 from training.aws import configure_logging, log, parse_image_tag, require_env
+from training.contract import MODEL_REGISTERED, REGISTRY_EVENT_SOURCE, Env
 from training.registry import CANDIDATE, ImageRecord, Model, Registry, RegistryConflictError
-
-REGISTRY_EVENT_SOURCE = "iris-ml.registry"
-MODEL_REGISTERED = "Model Registered"
 
 _log = logging.getLogger(__name__)
 
@@ -53,8 +51,8 @@ class RegistrarSettings:
         """Parse the settings; SettingsError names a missing variable."""
         env = os.environ if environ is None else environ
         return cls(
-            registry_table=require_env(env, "REGISTRY_TABLE"),
-            repository_name=require_env(env, "REPOSITORY_NAME"),
+            registry_table=require_env(env, Env.REGISTRY_TABLE),
+            repository_name=require_env(env, Env.REPOSITORY_NAME),
         )
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-NAMESPACE = "IrisML"
-SERVICE = "pipeline"
+from training.contract import METRICS_NAMESPACE, PIPELINE_SERVICE, Env
+
 PROMOTION_EVENTS = frozenset(
     {"promoted", "rolled-back", "promotion-failed", "deployment-succeeded"}
 )
@@ -54,7 +54,7 @@ def metric_documents(
                     }
                 ],
             },
-            "service": SERVICE,
+            "service": PIPELINE_SERVICE,
             "outcome": outcome,
             name: 1,
             # Context for whoever reads the log line; not dimensions, so no cost.
@@ -66,7 +66,7 @@ def metric_documents(
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, int]:
     """Write one EMF line per metric to stdout, where Lambda ships it to CloudWatch."""
-    namespace = os.environ.get("METRICS_NAMESPACE", NAMESPACE)
+    namespace = os.environ.get(Env.METRICS_NAMESPACE, METRICS_NAMESPACE)
     documents = list(
         metric_documents(
             list(event.get("Records", [])), namespace=namespace, now_ms=int(time.time() * 1000)

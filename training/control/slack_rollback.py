@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from training.aws import configure_logging, log
+from training.contract import REQUESTED_BY
 from training.control.promotion import (
     NothingToRollBackError,
     PromotionRefusedError,
@@ -24,10 +25,6 @@ from training.control.promotion import (
     rollback,
 )
 
-# The payload's key for who asked, and the variable the custom action's command text prompts
-# for (shared with the construct that writes that command text).
-REQUESTED_BY = "by"
-REQUESTED_BY_VARIABLE = "by"
 ACTOR_PREFIX = "slack:"
 UNNAMED = "unnamed"
 # Slack display names are free text: keep a name the registry and the logs can show safely.

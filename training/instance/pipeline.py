@@ -38,6 +38,7 @@ from training.aws import (
     require_env,
     utc_now,
 )
+from training.contract import Env
 from training.instance.docker import (
     SINGLE_IMAGE_MANIFESTS,
     CommandCancelledError,
@@ -115,34 +116,34 @@ class PipelineSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         """Parse and check the settings; SettingsError names the variable that is wrong."""
         env = os.environ if environ is None else environ
-        repository_uri = require_env(env, "REPOSITORY_URI")
+        repository_uri = require_env(env, Env.REPOSITORY_URI)
         host, _, name = repository_uri.partition("/")
         if ".dkr.ecr." not in host or not name or ":" in name or "@" in name:
             raise SettingsError(
-                "environment variable REPOSITORY_URI must be an ECR repository URI like "
+                f"environment variable {Env.REPOSITORY_URI} must be an ECR repository URI like "
                 f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/name, got {repository_uri!r}"
             )
-        build_context = Path(require_env(env, "BUILD_CONTEXT"))
+        build_context = Path(require_env(env, Env.BUILD_CONTEXT))
         if not (build_context / MODEL_DOCKERFILE).is_file():
             raise SettingsError(
-                f"environment variable BUILD_CONTEXT must name the model image's build "
+                f"environment variable {Env.BUILD_CONTEXT} must name the model image's build "
                 f"context (a directory with {MODEL_DOCKERFILE}), got {str(build_context)!r}"
             )
-        platform = require_env(env, "DOCKER_PLATFORM")
+        platform = require_env(env, Env.DOCKER_PLATFORM)
         if platform not in PLATFORMS:
             raise SettingsError(
-                f"environment variable DOCKER_PLATFORM must be one of {', '.join(PLATFORMS)}, "
-                f"got {platform!r}"
+                f"environment variable {Env.DOCKER_PLATFORM} must be one of "
+                f"{', '.join(PLATFORMS)}, got {platform!r}"
             )
         return cls(
-            registry_table=require_env(env, "REGISTRY_TABLE"),
+            registry_table=require_env(env, Env.REGISTRY_TABLE),
             repository_uri=repository_uri,
             build_context=build_context,
-            runtime_image_parameter=require_env(env, "RUNTIME_IMAGE_PARAMETER"),
+            runtime_image_parameter=require_env(env, Env.RUNTIME_IMAGE_PARAMETER),
             region=require_env(env, "AWS_REGION"),
-            min_accuracy=env_fraction(env, "MIN_ACCURACY"),
-            accuracy_tolerance=env_fraction(env, "ACCURACY_TOLERANCE"),
-            time_limit_minutes=env_int(env, "TIME_LIMIT_MINUTES"),
+            min_accuracy=env_fraction(env, Env.MIN_ACCURACY),
+            accuracy_tolerance=env_fraction(env, Env.ACCURACY_TOLERANCE),
+            time_limit_minutes=env_int(env, Env.TIME_LIMIT_MINUTES),
             docker_platform=platform,
         )
 

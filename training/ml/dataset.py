@@ -22,6 +22,8 @@ import numpy.typing as npt
 from botocore.exceptions import BotoCoreError, ClientError
 from sklearn.datasets import load_iris
 
+from training.contract import IDENTIFIER
+
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 LABEL = "species"
 CLASSES = ("setosa", "versicolor", "virginica")
@@ -32,8 +34,6 @@ MIN_VALUE_EXCLUSIVE = 0.0
 MAX_VALUE = 10.0
 # The bundled data's name in metadata and messages (it has no path or URI).
 BUNDLED_SOURCE = "bundled:sklearn.datasets.load_iris"
-# Names and versions become S3 keys and ECR tags.
-IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Problems of one kind listed before the rest are only counted: a million broken rows must not
 # make a million-line message.
 MAX_PROBLEMS_PER_KIND = 20

@@ -13,13 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.constructs.shared.secure_bucket import SecureBucket
-
-DATASETS_PREFIX = "datasets/"
-
-
-def dataset_key(name: str, version: str) -> str:
-    """The object key of a dataset version."""
-    return f"{DATASETS_PREFIX}{name}/{version}/data.csv"
+from training.contract import DATASETS_PREFIX
 
 
 class DataLake(Construct):

@@ -17,7 +17,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
-from training.control.notify import ALARM_STATE_CHANGE
+from training.contract import ALARM_STATE_CHANGE
 
 
 class AlarmForwarder(Construct):

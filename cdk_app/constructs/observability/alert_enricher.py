@@ -23,7 +23,8 @@ from constructs import Construct
 from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
 from cdk_app.constructs.observability.registry_events import registry_events
 from cdk_app.constructs.shared.python_function import PythonFunction
-from training.control import notify as names
+from training import contract
+from training.contract import Env
 
 
 class AlertEnricher(Construct):
@@ -43,24 +44,24 @@ class AlertEnricher(Construct):
         dashboard_name: str,
         architecture: lambda_.Architecture,
         log_retention_days: int,
-        runbook_url: str = names.DEFAULT_RUNBOOK,
+        runbook_url: str = contract.DEFAULT_RUNBOOK,
     ) -> None:
         super().__init__(scope, id_)
         if not alarms:
             raise ValueError("AlertEnricher needs the alarms whose state changes it enriches")
         stack = cdk.Stack.of(self)
-        anchors = [[alarm.alarm_name, names.runbook_anchor(alarm.node.id)] for alarm in alarms]
+        anchors = [[alarm.alarm_name, contract.runbook_anchor(alarm.node.id)] for alarm in alarms]
         self.handler = PythonFunction(
             self,
             "Enricher",
             handler="training.control.notify.handler.handler",
             description="Adds model, rollback target and links to alarms; posts pipeline news",
             environment={
-                names.TOPIC_ARN: topic.topic_arn,
-                names.REGISTRY_TABLE: registry.table_name,
-                names.DASHBOARD_NAME: dashboard_name,
-                names.ALARM_RUNBOOK: stack.to_json_string(anchors),
-                names.RUNBOOK_URL: runbook_url,
+                Env.TOPIC_ARN: topic.topic_arn,
+                Env.REGISTRY_TABLE: registry.table_name,
+                Env.DASHBOARD_NAME: dashboard_name,
+                Env.ALARM_RUNBOOK: stack.to_json_string(anchors),
+                Env.RUNBOOK_URL: runbook_url,
             },
             architecture=architecture,
             log_retention_days=log_retention_days,
@@ -93,7 +94,7 @@ class AlertEnricher(Construct):
             description="One of the app's alarms changed state: enrich and publish it",
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
-                detail_type=[names.ALARM_STATE_CHANGE],
+                detail_type=[contract.ALARM_STATE_CHANGE],
                 detail={"alarmName": [alarm.alarm_name for alarm in alarms]},
             ),
             targets=[target],
@@ -104,10 +105,10 @@ class AlertEnricher(Construct):
             description="A serving deployment (canary, rollback, release) ended: tell the team",
             event_pattern=events.EventPattern(
                 source=["aws.codedeploy"],
-                detail_type=[names.DEPLOYMENT_STATE_CHANGE],
+                detail_type=[contract.DEPLOYMENT_STATE_CHANGE],
                 detail={
                     "application": [application.application_name],
-                    "state": list(names.DEPLOYMENT_ENDS),
+                    "state": list(contract.DEPLOYMENT_ENDS),
                 },
             ),
             targets=[target],
@@ -119,7 +120,7 @@ class AlertEnricher(Construct):
                 registry,
                 dead_letters=self.handler.dead_letters,
                 batch_size=10,
-                types=names.NEWS_EVENTS,
+                types=contract.NEWS_EVENTS,
             )
         )
         # Its own failures notify directly, never through itself.

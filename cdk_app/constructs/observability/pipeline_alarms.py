@@ -14,9 +14,8 @@ from constructs import Construct
 
 from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
 from cdk_app.constructs.shared.dead_letter_queue import dead_letter_queue
+from training.contract import METRICS_NAMESPACE, PIPELINE_SERVICE
 
-PIPELINE_NAMESPACE = "IrisML"
-PIPELINE_SERVICE = "pipeline"
 BAD_OUTCOMES = ("failed", "rejected", "interrupted", "timed_out")
 
 
@@ -29,7 +28,7 @@ def _field(path: str) -> str:
 def run_metric(outcome: str, period: cdk.Duration) -> cloudwatch.Metric:
     """Training runs that ended with `outcome` (emitted from the registry's event stream)."""
     return cloudwatch.Metric(
-        namespace=PIPELINE_NAMESPACE,
+        namespace=METRICS_NAMESPACE,
         metric_name="TrainingRuns",
         dimensions_map={"service": PIPELINE_SERVICE, "outcome": outcome},
         statistic="Sum",

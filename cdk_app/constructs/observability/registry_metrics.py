@@ -9,6 +9,7 @@ from constructs import Construct
 
 from cdk_app.constructs.observability.registry_events import registry_events
 from cdk_app.constructs.shared.python_function import PythonFunction
+from training.contract import METRICS_NAMESPACE, Env
 
 
 class RegistryMetrics(Construct):
@@ -29,7 +30,7 @@ class RegistryMetrics(Construct):
             "Metrics",
             handler="training.control.registry_metrics.handler",
             description="Emits TrainingRuns and Promotions metrics from registry events",
-            environment={"METRICS_NAMESPACE": "IrisML"},
+            environment={Env.METRICS_NAMESPACE: METRICS_NAMESPACE},
             architecture=architecture,
             log_retention_days=log_retention_days,
             timeout=cdk.Duration.seconds(30),

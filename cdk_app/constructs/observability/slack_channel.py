@@ -21,11 +21,13 @@ from constructs import Construct
 
 from cdk_app.constructs.serving.serving_function import versions_finding
 from cdk_app.constructs.shared.python_function import PythonFunction
-from training.control import slack_rollback
+from training.contract import REQUESTED_BY, Env
 
 # The button goes on CloudWatch's own alarm cards, which every alarm sends to the topic.
 ALARM_NOTIFICATIONS = "CloudWatch"
 ROLLBACK_BUTTON = "Roll back the model"
+# The variable the button's command text prompts for: Chatbot fills `$by` with the answer.
+REQUESTED_BY_VARIABLE = "by"
 
 
 class SlackRollback(Construct):
@@ -90,7 +92,7 @@ class SlackRollback(Construct):
                     stack.format_arn(
                         service="ssm",
                         resource="parameter",
-                        resource_name=environment["LIVE_MODEL_PARAMETER"].lstrip("/"),
+                        resource_name=environment[Env.LIVE_MODEL_PARAMETER].lstrip("/"),
                     )
                 ],
             ),
@@ -250,7 +252,7 @@ COMMAND_TEXT_LIMIT = 100
 
 def rollback_command(function_name: str) -> str:
     """The button's command: invoke the rollback function, passing who asked."""
-    payload = f'{{"{slack_rollback.REQUESTED_BY}":"${slack_rollback.REQUESTED_BY_VARIABLE}"}}'
+    payload = f'{{"{REQUESTED_BY}":"${REQUESTED_BY_VARIABLE}"}}'
     command = f"lambda invoke --function-name {function_name} --payload {payload}"
     if len(command) > COMMAND_TEXT_LIMIT:
         raise ValueError(

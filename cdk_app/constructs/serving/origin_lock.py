@@ -19,9 +19,9 @@ from constructs import Construct
 
 from cdk_app import checkov
 from cdk_app.constructs.shared.python_function import PythonFunction
-from training.control import origin_authorizer as runtime
+from training.contract import ORIGIN_HEADER, ORIGIN_KEY_FIELD, Env
 
-HEADER = runtime.HEADER
+HEADER = ORIGIN_HEADER
 # API Gateway keeps the authorizer's answer this long per key value (at most an hour): the
 # function runs about once per key per period, not per request.
 CACHE_TTL = cdk.Duration.minutes(5)
@@ -46,7 +46,7 @@ class OriginLock(Construct):
             description=f"CloudFront -> API Gateway origin key ({HEADER})",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}",  # noqa: S106 - a JSON skeleton, not a password
-                generate_string_key=runtime.KEY_FIELD,
+                generate_string_key=ORIGIN_KEY_FIELD,
                 exclude_punctuation=True,
                 password_length=48,
             ),
@@ -69,14 +69,14 @@ class OriginLock(Construct):
         # A dynamic reference string, resolved by CloudFormation at deploy time. Naming a
         # version makes a rotation change the template, so CloudFormation re-reads the secret.
         self.header_value = cdk.SecretValue.secrets_manager(
-            self.secret.secret_arn, json_field=runtime.KEY_FIELD, version_id=key_version or None
+            self.secret.secret_arn, json_field=ORIGIN_KEY_FIELD, version_id=key_version or None
         ).unsafe_unwrap()
         self.function = PythonFunction(
             self,
             "Authorizer",
             handler="training.control.origin_authorizer.handler",
             description="Origin lock: admits only requests carrying CloudFront's origin key",
-            environment={runtime.SECRET_ARN: self.secret.secret_arn},
+            environment={Env.ORIGIN_SECRET_ARN: self.secret.secret_arn},
             architecture=architecture,
             log_retention_days=log_retention_days,
             timeout=cdk.Duration.seconds(5),

@@ -26,9 +26,13 @@ from constructs import Construct
 from cdk_app.constructs.serving.http_api import ServingApi
 from cdk_app.constructs.serving.serving_function import ServingFunction, versions_finding
 from cdk_app.constructs.shared.python_function import PythonFunction
-
-REGISTRY_EVENT_SOURCE = "iris-ml.registry"
-MODEL_REGISTERED = "Model Registered"
+from training.contract import (
+    DEPLOYMENT_ENDS,
+    DEPLOYMENT_STATE_CHANGE,
+    MODEL_REGISTERED,
+    REGISTRY_EVENT_SOURCE,
+    Env,
+)
 
 _Config = codedeploy.LambdaDeploymentConfig
 _CONFIGS = {
@@ -139,14 +143,14 @@ class Promotion(Construct):
         )
 
         environment = {
-            "REGISTRY_TABLE": registry.table_name,
-            "FUNCTION_NAME": serving.function.function_name,
-            "ALIAS_NAME": serving.alias.alias_name,
-            "LIVE_MODEL_PARAMETER": live_model_parameter,
-            "CODEDEPLOY_APPLICATION": self.application.application_name,
-            "DEPLOYMENT_GROUP": self.deployment_group.deployment_group_name,
-            "DISTRIBUTION_ID": distribution.distribution_id,
-            "REPOSITORY_NAME": repository.repository_name,
+            Env.REGISTRY_TABLE: registry.table_name,
+            Env.FUNCTION_NAME: serving.function.function_name,
+            Env.ALIAS_NAME: serving.alias.alias_name,
+            Env.LIVE_MODEL_PARAMETER: live_model_parameter,
+            Env.CODEDEPLOY_APPLICATION: self.application.application_name,
+            Env.DEPLOYMENT_GROUP: self.deployment_group.deployment_group_name,
+            Env.DISTRIBUTION_ID: distribution.distribution_id,
+            Env.REPOSITORY_NAME: repository.repository_name,
         }
         # The promoter's, the watcher's and the releaser's settings (training.control.promotion).
         self.environment = environment
@@ -339,10 +343,10 @@ class Promotion(Construct):
             description="A serving deployment succeeded, failed or was stopped",
             event_pattern=events.EventPattern(
                 source=["aws.codedeploy"],
-                detail_type=["CodeDeploy Deployment State-change Notification"],
+                detail_type=[DEPLOYMENT_STATE_CHANGE],
                 detail={
                     "application": [self.application.application_name],
-                    "state": ["SUCCESS", "FAILURE", "STOP"],
+                    "state": list(DEPLOYMENT_ENDS),
                 },
             ),
             targets=[

@@ -24,10 +24,8 @@ from constructs import Construct
 
 from cdk_app.constructs.shared.lambda_role import lambda_role
 from cdk_app.constructs.shared.log_group import log_group
+from training.contract import LIVE_ALIAS, METRICS_NAMESPACE
 
-LIVE_ALIAS = "live"
-# The app's EMF metrics land here; the dashboard and alarms read the same names.
-METRICS_NAMESPACE = "IrisML"
 SERVICE = "iris-api"
 # A new function's first published version is always 1 (Lambda numbers versions from 1).
 FIRST_VERSION = "1"

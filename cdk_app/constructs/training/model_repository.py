@@ -15,8 +15,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_app import checkov
+from training.contract import LIVE_TAG, ROLLBACK_TAG
 
-PROTECTED_TAGS = ("live", "rollback")
+PROTECTED_TAGS = (LIVE_TAG, ROLLBACK_TAG)
 _KEEP_FOREVER = 9999
 
 

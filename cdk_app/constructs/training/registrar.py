@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk_app.constructs.shared.python_function import PythonFunction
+from training.contract import ECR_IMAGE_ACTION, Env
 
 
 class Registrar(Construct):
@@ -36,8 +37,8 @@ class Registrar(Construct):
             log_retention_days=log_retention_days,
             timeout=cdk.Duration.seconds(30),
             environment={
-                "REGISTRY_TABLE": registry.table_name,
-                "REPOSITORY_NAME": repository.repository_name,
+                Env.REGISTRY_TABLE: registry.table_name,
+                Env.REPOSITORY_NAME: repository.repository_name,
             },
         )
         registry.grant(
@@ -58,7 +59,7 @@ class Registrar(Construct):
             description="A model image was pushed to the repository",
             event_pattern=events.EventPattern(
                 source=["aws.ecr"],
-                detail_type=["ECR Image Action"],
+                detail_type=[ECR_IMAGE_ACTION],
                 detail={
                     "action-type": ["PUSH"],
                     "result": ["SUCCESS"],

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from cdk_app.constructs.training.trainer_image import VENV, TrainerImage
 from cdk_app.constructs.training.trainer_network import TrainerNetwork
+from training.contract import Env
 
 ROOT = Path(__file__).resolve().parents[3]
 _IGNORE = ["__pycache__", "*.pyc"]
@@ -164,16 +165,16 @@ class SpotTrainer(Construct):
             "unzip -q -o /tmp/context.zip -d /opt/trainer/build",
             "systemctl start docker",
             f"export AWS_REGION={stack.region}",
-            f"export REGISTRY_TABLE={registry.table_name}",
-            f"export REPOSITORY_URI={repository.repository_uri}",
-            "export BUILD_CONTEXT=/opt/trainer/build",
-            f"export RUNTIME_IMAGE_PARAMETER={runtime_parameter}",
+            f"export {Env.REGISTRY_TABLE}={registry.table_name}",
+            f"export {Env.REPOSITORY_URI}={repository.repository_uri}",
+            f"export {Env.BUILD_CONTEXT}=/opt/trainer/build",
+            f"export {Env.RUNTIME_IMAGE_PARAMETER}={runtime_parameter}",
             # Lambda runs single-image manifests only; buildx would add attestations (an index).
             "export BUILDX_NO_DEFAULT_ATTESTATIONS=1",
-            f"export DOCKER_PLATFORM={platform}",
-            f"export MIN_ACCURACY={min_accuracy}",
-            f"export ACCURACY_TOLERANCE={accuracy_tolerance}",
-            f"export TIME_LIMIT_MINUTES={time_limit_minutes}",
+            f"export {Env.DOCKER_PLATFORM}={platform}",
+            f"export {Env.MIN_ACCURACY}={min_accuracy}",
+            f"export {Env.ACCURACY_TOLERANCE}={accuracy_tolerance}",
+            f"export {Env.TIME_LIMIT_MINUTES}={time_limit_minutes}",
             "export PYTHONPATH=/opt/trainer/src",
             f"cd /opt/trainer && {VENV}/bin/python -m training pipeline --from-instance-tags",
             'echo "trainer exited with status $?"',

@@ -18,10 +18,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.constructs.data.data_lake import DATASETS_PREFIX
 from cdk_app.constructs.shared.python_function import PythonFunction
 from cdk_app.constructs.training.spot_trainer import SpotTrainer
 from cdk_app.constructs.training.trainer_network import TrainerNetwork
+from training.contract import (
+    DATASETS_PREFIX,
+    INSTANCE_STATE_CHANGE,
+    OBJECT_CREATED,
+    Env,
+    dataset_key,
+)
 
 # How cdk-nag renders the ARNs below in finding ids: pseudo-parameters as <AWS::...>.
 _NAG_EC2 = "arn:<AWS::Partition>:ec2:<AWS::Region>"
@@ -75,14 +81,16 @@ class TrainingTrigger(Construct):
             log_retention_days=log_retention_days,
             timeout=cdk.Duration.minutes(2),
             environment={
-                "REGISTRY_TABLE": registry.table_name,
-                "LAUNCH_TEMPLATE_ID": trainer.launch_template.launch_template_id or "",
-                "ON_DEMAND_LAUNCH_TEMPLATE_ID": trainer.on_demand_template.launch_template_id or "",
-                "SUBNET_IDS": ",".join(s.subnet_id for s in network.subnets),
-                "INSTANCE_TYPES": ",".join(instance_types),
-                "ON_DEMAND_FALLBACK": "true" if on_demand_fallback else "false",
-                "TIME_LIMIT_MINUTES": str(time_limit_minutes),
-                "DATASET_BUCKET": data_bucket.bucket_name,
+                Env.REGISTRY_TABLE: registry.table_name,
+                Env.LAUNCH_TEMPLATE_ID: trainer.launch_template.launch_template_id or "",
+                Env.ON_DEMAND_LAUNCH_TEMPLATE_ID: (
+                    trainer.on_demand_template.launch_template_id or ""
+                ),
+                Env.SUBNET_IDS: ",".join(s.subnet_id for s in network.subnets),
+                Env.INSTANCE_TYPES: ",".join(instance_types),
+                Env.ON_DEMAND_FALLBACK: "true" if on_demand_fallback else "false",
+                Env.TIME_LIMIT_MINUTES: str(time_limit_minutes),
+                Env.DATASET_BUCKET: data_bucket.bucket_name,
             },
         )
         launcher = self.launcher.function
@@ -177,12 +185,10 @@ class TrainingTrigger(Construct):
             description="A dataset version was written: train on it",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
-                detail_type=["Object Created"],
+                detail_type=[OBJECT_CREATED],
                 detail={
                     "bucket": {"name": [data_bucket.bucket_name]},
-                    "object": {
-                        "key": events.Match.wildcard(f"{DATASETS_PREFIX}{dataset_name}/*/data.csv")
-                    },
+                    "object": {"key": events.Match.wildcard(dataset_key(dataset_name, "*"))},
                 },
             ),
             targets=[
@@ -231,8 +237,8 @@ class TrainingTrigger(Construct):
             log_retention_days=log_retention_days,
             timeout=cdk.Duration.minutes(2),
             environment={
-                "REGISTRY_TABLE": registry.table_name,
-                "TIME_LIMIT_MINUTES": str(time_limit_minutes),
+                Env.REGISTRY_TABLE: registry.table_name,
+                Env.TIME_LIMIT_MINUTES: str(time_limit_minutes),
             },
         )
         monitor = self.monitor.function
@@ -283,7 +289,7 @@ class TrainingTrigger(Construct):
             description="A trainer instance stopped or terminated: settle its run",
             event_pattern=events.EventPattern(
                 source=["aws.ec2"],
-                detail_type=["EC2 Instance State-change Notification"],
+                detail_type=[INSTANCE_STATE_CHANGE],
                 detail={"state": ["terminated", "stopped"]},
             ),
             targets=[dlq_target],

@@ -21,17 +21,13 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from training.aws import configure_logging, error_reason, log, require_env
-from training.control.notify import (
-    ALARM_RUNBOOK,
+from training.contract import (
     ALARM_STATE_CHANGE,
     ALARMS_SECTION,
-    DASHBOARD_NAME,
     DEFAULT_RUNBOOK,
     DEPLOYMENT_STATE_CHANGE,
     NEWS_EVENTS,
-    REGISTRY_TABLE,
-    RUNBOOK_URL,
-    TOPIC_ARN,
+    Env,
 )
 from training.control.notify.context import live_facts
 from training.control.notify.message import Notification
@@ -64,13 +60,13 @@ class NotifySettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> NotifySettings:
         """Read the settings the construct sets."""
-        pairs = json.loads(environ.get(ALARM_RUNBOOK) or "[]")
+        pairs = json.loads(environ.get(Env.ALARM_RUNBOOK) or "[]")
         return cls(
-            topic_arn=require_env(environ, TOPIC_ARN),
-            registry_table=require_env(environ, REGISTRY_TABLE),
-            dashboard_name=require_env(environ, DASHBOARD_NAME),
+            topic_arn=require_env(environ, Env.TOPIC_ARN),
+            registry_table=require_env(environ, Env.REGISTRY_TABLE),
+            dashboard_name=require_env(environ, Env.DASHBOARD_NAME),
             region=require_env(environ, "AWS_REGION"),
-            runbook=environ.get(RUNBOOK_URL) or DEFAULT_RUNBOOK,
+            runbook=environ.get(Env.RUNBOOK_URL) or DEFAULT_RUNBOOK,
             anchors={str(name): str(anchor) for name, anchor in pairs},
         )
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from training.aws import error_reason, log
+from training.contract import DEPLOYMENT_ENDS
 from training.control.notify.message import Notification
 from training.registry import ROLLED_BACK, Deployment, Registry
 
@@ -134,7 +135,7 @@ def deployment_news(
     """One message for a deployment that ended (SUCCESS, FAILURE, STOP); None for others."""
     detail = event["detail"]
     state, deployment_id = str(detail.get("state")), str(detail.get("deploymentId"))
-    if state not in ("SUCCESS", "FAILURE", "STOP"):
+    if state not in DEPLOYMENT_ENDS:
         return None
     deployment, unreadable = _deployment(registry, deployment_id)
     ok = state == "SUCCESS"
