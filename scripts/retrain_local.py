@@ -39,7 +39,8 @@ from training.aws import DatasetLocation, configure_logging, iso, new_run_id, ut
 from training.cli import format_registry, upload_dataset  # noqa: E402
 from training.control import registrar  # noqa: E402
 from training.instance.docker import LocalBuild  # noqa: E402
-from training.instance.pipeline import PipelineSettings, RunOutcome, RunRequest, run_pipeline  # noqa: E402
+from training.instance.pipeline import run_pipeline  # noqa: E402
+from training.instance.settings import PipelineSettings, RunOutcome, RunRequest  # noqa: E402
 from training.ml.dataset import bundled_iris_csv, parse_dataset  # noqa: E402
 from training.registry import Registry, create_table  # noqa: E402
 

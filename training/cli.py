@@ -47,15 +47,8 @@ from training.control.promotion import (
     status,
 )
 from training.instance.imds import ImdsError
-from training.instance.pipeline import (
-    EXIT_INTERRUPTED,
-    EXIT_TIMED_OUT,
-    PipelineSettings,
-    RunRequest,
-    Services,
-    export_info,
-    run_pipeline,
-)
+from training.instance.pipeline import EXIT_INTERRUPTED, EXIT_TIMED_OUT, run_pipeline
+from training.instance.settings import PipelineSettings, RunRequest, Services
 from training.live_model import LiveModelError, fetch_live_model
 from training.ml.dataset import (
     FEATURES,
@@ -66,7 +59,7 @@ from training.ml.dataset import (
     read_source,
     write_bundled,
 )
-from training.ml.export import ExportError, export_model
+from training.ml.export import ExportError, export_info, export_model
 from training.ml.gate import DEFAULT_MIN_ACCURACY, DEFAULT_TOLERANCE, check_gate, load_baseline
 from training.ml.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_SEED, train
 from training.registry import (

@@ -33,7 +33,7 @@ from tests.training.fakes import (
     record_calls,
 )
 from training.control.promotion import PromotionServices, PromotionSettings
-from training.instance.pipeline import PipelineSettings
+from training.instance.settings import PipelineSettings
 from training.ml.dataset import bundled_iris_csv
 from training.registry import Registry, create_table
 

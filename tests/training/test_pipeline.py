@@ -31,7 +31,8 @@ from tests.training.fakes import (
 from training.aws import SettingsError
 from training.control.registrar import RegistrarSettings, register
 from training.instance.docker import DockerCli
-from training.instance.pipeline import PipelineSettings, RunOutcome, RunRequest, run_pipeline
+from training.instance.pipeline import run_pipeline
+from training.instance.settings import PipelineSettings, RunOutcome, RunRequest
 from training.ml.dataset import bundled_iris_csv
 from training.ml.export import METADATA_FILE, MODEL_FILE
 from training.registry import ImageRecord, ModelRecord, Registry

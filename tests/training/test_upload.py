@@ -21,7 +21,7 @@ import training.instance.pipeline as pipeline_module
 from tests.training.fakes import TABLE, FakeImds, RecordingRunner, StepClock
 from training.cli import main
 from training.instance.docker import DockerCli
-from training.instance.pipeline import PipelineSettings, Services
+from training.instance.settings import PipelineSettings, Services
 from training.ml.dataset import bundled_iris_csv
 from training.registry import Registry
 

@@ -11,45 +11,41 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
-import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import (
     Clock,
     DatasetLocation,
     LocationError,
-    SettingsError,
-    env_fraction,
-    env_int,
     error_code,
     error_reason,
     image_tag,
-    iso,
     log,
     parse_iso,
-    require_env,
     utc_now,
 )
-from training.contract import Env
 from training.instance.docker import (
     SINGLE_IMAGE_MANIFESTS,
     CommandCancelledError,
     CommandError,
     Docker,
-    DockerCli,
     ecr_login,
 )
-from training.instance.imds import Host, Imds, ImdsError, InstanceMetadata, SystemHost
+from training.instance.imds import ImdsError, InstanceMetadata
+from training.instance.settings import (
+    MODEL_DIR,
+    MODEL_DOCKERFILE,
+    PipelineSettings,
+    RunOutcome,
+    RunRequest,
+)
+from training.instance.watchdog import SPOT_POLL_SECONDS, StopError, Watchdog
 from training.ml.dataset import FEATURES, Dataset, DatasetError, parse_dataset
-from training.ml.export import ExportError, as_knn, export_model, knn_arrays, npz_bytes
+from training.ml.export import ExportError, export_info, export_model, model_version_of
 from training.ml.gate import GateResult, check_gate
 from training.ml.train import TrainResult, train
 from training.registry import (
@@ -83,224 +79,12 @@ EXIT_CODES = {
     INTERRUPTED: EXIT_INTERRUPTED,
     TIMED_OUT: EXIT_TIMED_OUT,
 }
-# IMDS publishes a Spot notice two minutes ahead; polling every 5 s leaves ~115 s to stop.
-SPOT_POLL_SECONDS = 5.0
-PLATFORMS = ("linux/arm64", "linux/amd64")
-MODEL_DIR = "model"
-# lambda_image/model.Dockerfile: FROM the deployed serving runtime, then the model.
-MODEL_DOCKERFILE = "model.Dockerfile"
 
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
-    """The trainer's settings, from the environment the launch template's user data sets."""
-
-    registry_table: str
-    repository_uri: str
-    build_context: Path
-    runtime_image_parameter: str
-    region: str
-    min_accuracy: float
-    accuracy_tolerance: float
-    time_limit_minutes: int
-    docker_platform: str
-
-    @property
-    def repository_name(self) -> str:
-        """The ECR repository's name (the URI's path)."""
-        return self.repository_uri.partition("/")[2]
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
-        """Parse and check the settings; SettingsError names the variable that is wrong."""
-        env = os.environ if environ is None else environ
-        repository_uri = require_env(env, Env.REPOSITORY_URI)
-        host, _, name = repository_uri.partition("/")
-        if ".dkr.ecr." not in host or not name or ":" in name or "@" in name:
-            raise SettingsError(
-                f"environment variable {Env.REPOSITORY_URI} must be an ECR repository URI like "
-                f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/name, got {repository_uri!r}"
-            )
-        build_context = Path(require_env(env, Env.BUILD_CONTEXT))
-        if not (build_context / MODEL_DOCKERFILE).is_file():
-            raise SettingsError(
-                f"environment variable {Env.BUILD_CONTEXT} must name the model image's build "
-                f"context (a directory with {MODEL_DOCKERFILE}), got {str(build_context)!r}"
-            )
-        platform = require_env(env, Env.DOCKER_PLATFORM)
-        if platform not in PLATFORMS:
-            raise SettingsError(
-                f"environment variable {Env.DOCKER_PLATFORM} must be one of "
-                f"{', '.join(PLATFORMS)}, got {platform!r}"
-            )
-        return cls(
-            registry_table=require_env(env, Env.REGISTRY_TABLE),
-            repository_uri=repository_uri,
-            build_context=build_context,
-            runtime_image_parameter=require_env(env, Env.RUNTIME_IMAGE_PARAMETER),
-            region=require_env(env, "AWS_REGION"),
-            min_accuracy=env_fraction(env, Env.MIN_ACCURACY),
-            accuracy_tolerance=env_fraction(env, Env.ACCURACY_TOLERANCE),
-            time_limit_minutes=env_int(env, Env.TIME_LIMIT_MINUTES),
-            docker_platform=platform,
-        )
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """Which run to execute on which dataset version."""
-
-    run_id: str
-    dataset_uri: str
-    requested_by: str | None = None
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a run ended (its recorded status and reason, the exit code) and what it produced."""
-
-    run_id: str
-    status: str
-    exit_code: int
-    reason: str
-    model_version: str | None = None
-    image_tag: str | None = None
-    image_digest: str | None = None
-    metrics: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the pipeline talks to; `connect` builds the real ones on the instance."""
-
-    registry: Registry
-    s3: S3Client
-    ecr: ECRClient
-    ssm: SSMClient
-    docker: Docker
-    imds: InstanceMetadata
-    host: Host
-    clock: Clock = utc_now
-
-    @classmethod
-    def connect(cls, settings: PipelineSettings) -> Services:
-        """AWS clients in the settings' region, the Docker CLI, IMDS and this host."""
-        session = boto3.Session(region_name=settings.region)
-        imds = Imds()
-        return cls(
-            registry=Registry(
-                settings.registry_table,
-                dynamodb=session.resource("dynamodb"),
-                actor="trainer",
-            ),
-            s3=session.client("s3"),
-            ecr=session.client("ecr"),
-            ssm=session.client("ssm"),
-            docker=DockerCli(),
-            imds=imds,
-            host=SystemHost(),
-        )
-
-
-def export_info(dataset: Dataset, result: TrainResult, gate: GateResult) -> dict[str, Any]:
-    """What metadata.json records beside the model: dataset, metrics, training, gate."""
-    return {
-        "dataset": dataset.info(),
-        "metrics": result.metrics,
-        "training": result.training,
-        "gate": gate.as_dict(),
-    }
-
-
-def model_version_of(result: TrainResult) -> str:
-    """The version an export of the model would carry (without writing it)."""
-    payload = npz_bytes(knn_arrays(as_knn(result.estimator), list(FEATURES)))
-    return hashlib.sha256(payload).hexdigest()[:12]
-
-
-class _StopError(Exception):
-    """The run must stop now with `status` (interruption or time limit)."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 class _StepError(Exception):
     """A step failed for a reason worth recording as is."""
-
-
-class _Watchdog:
-    """Polls IMDS for a Spot notice and the clock for the deadline; sets `cancel` on either."""
-
-    def __init__(
-        self, imds: InstanceMetadata, *, deadline: datetime, clock: Clock, poll_seconds: float
-    ) -> None:
-        self.cancel = threading.Event()
-        self.notice: dict[str, str] | None = None
-        self.timed_out = False
-        self._imds = imds
-        self._deadline = deadline
-        self._clock = clock
-        self._poll_seconds = poll_seconds
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._watch, name="spot-watcher", daemon=True)
-
-    def __enter__(self) -> _Watchdog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join(timeout=self._poll_seconds + 5)
-
-    def _watch(self) -> None:
-        while not self._done.wait(self._poll_seconds):
-            self.check()
-
-    def check(self) -> None:
-        """Poll once; an IMDS hiccup is logged and the next poll tries again."""
-        with self._lock:
-            if self.cancel.is_set():
-                return
-            try:
-                notice = self._imds.spot_instance_action()
-            except ImdsError as err:
-                log(_log, "cannot poll for a Spot notice", level=logging.WARNING, error=str(err))
-                notice = None
-            if notice:
-                self.notice = notice
-                self.cancel.set()
-                log(_log, "Spot interruption notice", level=logging.WARNING, notice=notice)
-            elif self._clock() >= self._deadline:
-                self.timed_out = True
-                self.cancel.set()
-
-    def stop_reason(self, step: str) -> _StopError | None:
-        """Why the run must stop before or during `step`, if it must."""
-        if self.notice is not None:
-            return _StopError(
-                INTERRUPTED,
-                f"Spot interruption notice during {step}: {self.notice.get('action', '?')} "
-                f"at {self.notice.get('time', '?')}; nothing pushed after the notice",
-            )
-        if self.timed_out:
-            return _StopError(
-                TIMED_OUT,
-                f"time limit reached during {step} (deadline {iso(self._deadline)})",
-            )
-        return None
-
-    def checkpoint(self, step: str) -> None:
-        """Raise _StopError when a notice is out or the time is up; called before every step."""
-        self.check()
-        stop = self.stop_reason(step)
-        if stop is not None:
-            raise stop
 
 
 @dataclass
@@ -330,7 +114,7 @@ class _Pipeline:
         if isinstance(prepared, RunOutcome):
             return prepared
         location, deadline = prepared
-        with _Watchdog(
+        with Watchdog(
             self.imds, deadline=deadline, clock=self.clock, poll_seconds=self.poll_seconds
         ) as watchdog:
             try:
@@ -385,13 +169,13 @@ class _Pipeline:
         return location, parse_iso(run.started_at) + limit
 
     def _known_failure(
-        self, err: Exception, watchdog: _Watchdog
+        self, err: Exception, watchdog: Watchdog
     ) -> tuple[str, str, int | None] | None:
         """(status, reason, exit code) for an expected way of failing; None for a bug."""
         if isinstance(err, CommandCancelledError):
             # Killed by the watchdog (a notice or the deadline), or by something else.
             err = watchdog.stop_reason(self.step) or _StepError(str(err))
-        if isinstance(err, _StopError):
+        if isinstance(err, StopError):
             return err.status, err.reason, None
         if isinstance(err, DatasetError):
             return FAILED, str(err), EXIT_INVALID_DATASET
@@ -401,7 +185,7 @@ class _Pipeline:
             return FAILED, f"{self.step} failed: {err}", None
         return None
 
-    def _steps(self, location: DatasetLocation, watchdog: _Watchdog) -> RunOutcome:
+    def _steps(self, location: DatasetLocation, watchdog: Watchdog) -> RunOutcome:
         self._enter("download", watchdog)
         data = self._download(location)
         self._enter("validate", watchdog)
@@ -486,7 +270,7 @@ class _Pipeline:
             SUCCEEDED, f"passed the quality gate with accuracy {accuracy:.4f}; image {tag}"
         )
 
-    def _enter(self, step: str, watchdog: _Watchdog) -> None:
+    def _enter(self, step: str, watchdog: Watchdog) -> None:
         """Start `step` unless a Spot notice is out or the time is up."""
         watchdog.checkpoint(step)
         self.step = step

@@ -21,6 +21,10 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
+from training.ml.dataset import FEATURES, Dataset
+from training.ml.gate import GateResult
+from training.ml.train import TrainResult
+
 FORMAT_VERSION = 1
 MODEL_FILE = "model.npz"
 METADATA_FILE = "metadata.json"
@@ -166,3 +170,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def export_info(dataset: Dataset, result: TrainResult, gate: GateResult) -> dict[str, Any]:
+    """What metadata.json records beside the model: dataset, metrics, training, gate."""
+    return {
+        "dataset": dataset.info(),
+        "metrics": result.metrics,
+        "training": result.training,
+        "gate": gate.as_dict(),
+    }
+
+
+def model_version_of(result: TrainResult) -> str:
+    """The version an export of the model would carry (without writing it)."""
+    payload = npz_bytes(knn_arrays(as_knn(result.estimator), list(FEATURES)))
+    return hashlib.sha256(payload).hexdigest()[:12]
