@@ -34,7 +34,8 @@ from training.aws import (
     utc_now,
 )
 from training.contract import IDENTIFIER, MODEL_VERSION, RUN_ID, Output, Stack, stack_name
-from training.control.promotion import (
+from training.control.promotion import promote, rollback, status
+from training.control.promotion_services import (
     ALL_AT_ONCE,
     Promotion,
     PromotionError,
@@ -42,9 +43,6 @@ from training.control.promotion import (
     PromotionServices,
     PromotionSettings,
     StatusReport,
-    promote,
-    rollback,
-    status,
 )
 from training.instance.imds import ImdsError
 from training.instance.pipeline import EXIT_INTERRUPTED, EXIT_TIMED_OUT, run_pipeline

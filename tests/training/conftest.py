@@ -32,7 +32,7 @@ from tests.training.fakes import (
     StepClock,
     record_calls,
 )
-from training.control.promotion import PromotionServices, PromotionSettings
+from training.control.promotion_services import PromotionServices, PromotionSettings
 from training.instance.settings import PipelineSettings
 from training.ml.dataset import bundled_iris_csv
 from training.registry import Registry, create_table

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from botocore.stub import ANY, Stubber
 
-from training.control.promotion import PromotionServices
+from training.control.promotion_services import PromotionServices
 from training.instance.docker import CommandCancelledError, CommandError, CommandResult
 from training.instance.imds import ImdsError
 from training.registry import CANDIDATE, ImageRecord, ModelRecord, Registry

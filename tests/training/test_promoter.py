@@ -21,7 +21,7 @@ from tests.training.fakes import (
 )
 from training.aws import JsonFormatter, SettingsError
 from training.control.promoter import deployment_handler, handler, promotion_reason
-from training.control.promotion import EventError, NotPromotableError, PromotionSettings
+from training.control.promotion_services import EventError, NotPromotableError, PromotionSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT = "d-8C4SHXQ2B"  # the id in the recorded CodeDeploy events
@@ -191,5 +191,8 @@ def test_the_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
         "training.control",
         "training.control.promoter",
         "training.control.promotion",
+        "training.control.promotion_services",
+        "training.control.serving_image",
+        "training.control.settlement",
         "training.registry",
     ]

@@ -23,7 +23,8 @@ from tests.training.fakes import (
     iam_actions,
     load_sample,
 )
-from training.control.promotion import (
+from training.control.promotion import promote, rollback, status
+from training.control.promotion_services import (
     ALL_AT_ONCE,
     MANIFEST_MEDIA_TYPES,
     AlreadyLiveError,
@@ -35,11 +36,8 @@ from training.control.promotion import (
     NotPromotableError,
     Promotion,
     Settlement,
-    promote,
-    rollback,
-    settle_deployment,
-    status,
 )
+from training.control.settlement import settle_deployment
 from training.registry import RegistryConflictError
 
 D1, D2, D3 = "d-1PROMOTE1", "d-2PROMOTE2", "d-3PROMOTE3"

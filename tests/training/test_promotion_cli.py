@@ -22,7 +22,7 @@ from tests.training.fakes import (
     deploy_outputs,
 )
 from training.cli import main
-from training.control.promotion import ALL_AT_ONCE, PromotionServices, PromotionSettings
+from training.control.promotion_services import ALL_AT_ONCE, PromotionServices, PromotionSettings
 from training.registry import Registry
 
 CALLER = "arn:aws:sts::123456789012:user/moto"  # moto's STS caller identity

@@ -24,8 +24,9 @@ from tests.training.fakes import (
     load_sample,
     training_modules_imported,
 )
-from training.control.promotion import DeploymentInProgressError, settle_deployment
+from training.control.promotion_services import DeploymentInProgressError
 from training.control.release import Release, ReleaseRefusedError, answer, release, run_release
+from training.control.settlement import settle_deployment
 
 # The image a later deploy built: the same model on a changed serving runtime.
 NEW_ASSET = (
@@ -225,7 +226,10 @@ def test_the_release_handler_imports_only_the_standard_library_and_boto3() -> No
         "training.contract",
         "training.control",
         "training.control.promotion",
+        "training.control.promotion_services",
         "training.control.release",
+        "training.control.serving_image",
+        "training.control.settlement",
         "training.registry",
     ]
 

@@ -28,7 +28,7 @@ from tests.training.fakes import (
     training_modules_imported,
 )
 from tests.training.test_promotion import D1, D2, description, start_promotion, succeed
-from training.control.promotion import ALL_AT_ONCE, PromotionSettings
+from training.control.promotion_services import ALL_AT_ONCE, PromotionSettings
 from training.control.slack_rollback import handler, requester
 
 
@@ -207,6 +207,9 @@ def test_the_handler_imports_without_numpy_sklearn_or_type_stubs() -> None:
         "training.contract",
         "training.control",
         "training.control.promotion",
+        "training.control.promotion_services",
+        "training.control.serving_image",
+        "training.control.settlement",
         "training.control.slack_rollback",
         "training.registry",
     ]

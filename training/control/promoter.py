@@ -14,15 +14,15 @@ from typing import Any
 
 from training.aws import configure_logging, log
 from training.contract import MODEL_REGISTERED, REGISTRY_EVENT_SOURCE
-from training.control.promotion import (
+from training.control.promotion import promote
+from training.control.promotion_services import (
     AlreadyLiveError,
     EventError,
     PromotionRefusedError,
     PromotionServices,
     PromotionSettings,
-    promote,
-    settle_deployment,
 )
+from training.control.settlement import settle_deployment
 
 PROMOTER, WATCHER = "promoter", "watcher"
 

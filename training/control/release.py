@@ -23,16 +23,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import configure_logging, error_reason, log
-from training.control.promotion import (
+from training.control.promotion import deployment_request
+from training.control.promotion_services import (
     RELEASE_PREFIX,
     DeploymentInProgressError,
     PromotionError,
     PromotionServices,
     PromotionSettings,
-    deployment_request,
-    publish,
-    wait_until_active,
 )
+from training.control.serving_image import publish, wait_until_active
 from training.registry import RegistryError
 
 RELEASED = "released"

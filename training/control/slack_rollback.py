@@ -17,12 +17,12 @@ from typing import Any
 
 from training.aws import configure_logging, log
 from training.contract import REQUESTED_BY
-from training.control.promotion import (
+from training.control.promotion import rollback
+from training.control.promotion_services import (
     NothingToRollBackError,
     PromotionRefusedError,
     PromotionServices,
     PromotionSettings,
-    rollback,
 )
 
 ACTOR_PREFIX = "slack:"

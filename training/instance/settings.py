@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_s3 import S3Client
 
-    from training.control.promotion import ParameterStore as SSMClient
+    from training.control.promotion_services import ParameterStore as SSMClient
 
 PLATFORMS = ("linux/arm64", "linux/amd64")
 MODEL_DIR = "model"
