@@ -478,6 +478,19 @@ class PromotionWorld:
         self.cloudfront.assert_no_pending_responses()
 
 
+# The registry package's modules: a handler that imports the registry loads them all.
+REGISTRY_MODULES = [
+    "training.registry",
+    "training.registry.deployments",
+    "training.registry.items",
+    "training.registry.models",
+    "training.registry.promotions",
+    "training.registry.records",
+    "training.registry.runs",
+    "training.registry.table",
+]
+
+
 def training_modules_imported(imports: str, *, blocked: Sequence[str]) -> list[str]:
     """The `training` modules a fresh interpreter loads for `import <imports>`, `blocked` absent.
 

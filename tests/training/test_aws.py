@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.fakes import training_modules_imported
+from tests.training.fakes import REGISTRY_MODULES, training_modules_imported
 from training.aws import (
     DatasetLocation,
     JsonFormatter,
@@ -93,5 +93,5 @@ def test_the_lambda_handlers_import_without_numpy_sklearn_or_type_stubs() -> Non
         "training.control.launcher",
         "training.control.monitor",
         "training.control.registrar",
-        "training.registry",
+        *REGISTRY_MODULES,
     ]

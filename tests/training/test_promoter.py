@@ -12,6 +12,7 @@ import pytest
 import training.control.promoter as promoter_module
 from tests.training.fakes import (
     PROMOTION_ENV,
+    REGISTRY_MODULES,
     V1,
     V2,
     PromotionWorld,
@@ -194,5 +195,5 @@ def test_the_handlers_import_without_numpy_sklearn_or_type_stubs() -> None:
         "training.control.promotion_services",
         "training.control.serving_image",
         "training.control.settlement",
-        "training.registry",
+        *REGISTRY_MODULES,
     ]

@@ -15,6 +15,7 @@ from tests.training.fakes import (
     BOOTSTRAP_IMAGE,
     FUNCTION,
     GROUP,
+    REGISTRY_MODULES,
     SEED_MODEL,
     V1,
     PromotionWorld,
@@ -230,7 +231,7 @@ def test_the_release_handler_imports_only_the_standard_library_and_boto3() -> No
         "training.control.release",
         "training.control.serving_image",
         "training.control.settlement",
-        "training.registry",
+        *REGISTRY_MODULES,
     ]
 
 

@@ -20,6 +20,7 @@ import training.control.slack_rollback as slack_module
 from tests.support import build_app
 from tests.training.fakes import (
     PROMOTION_ENV,
+    REGISTRY_MODULES,
     V1,
     V2,
     PromotionWorld,
@@ -211,5 +212,5 @@ def test_the_handler_imports_without_numpy_sklearn_or_type_stubs() -> None:
         "training.control.serving_image",
         "training.control.settlement",
         "training.control.slack_rollback",
-        "training.registry",
+        *REGISTRY_MODULES,
     ]

@@ -1,6 +1,6 @@
 """The model registry: a DynamoDB table of runs, models, pointers and audit events.
 
-The item schema is in docs/registry.md; training/registry.py reads and writes it.
+The item schema is in docs/registry.md; the training/registry/ package reads and writes it.
 """
 
 from __future__ import annotations
