@@ -40,8 +40,16 @@ ECR_IMAGE_ACTION: Final = "ECR Image Action"
 ALARM_STATE_CHANGE: Final = "CloudWatch Alarm State Change"
 DEPLOYMENT_STATE_CHANGE: Final = "CodeDeploy Deployment State-change Notification"
 DEPLOYMENT_ENDS: Final = ("SUCCESS", "FAILURE", "STOP")
-# Registry audit events that are news (the stream filter and the enricher agree on these).
-NEWS_EVENTS: Final = ("run-finished", "promoted", "rolled-back", "released")
+# The registry's audit events: their item key, and the types the stream's readers pick out.
+EVENT_PK: Final = "EVENT"
+RUN_FINISHED: Final = "run-finished"
+PROMOTED: Final = "promoted"
+ROLLED_BACK: Final = "rolled-back"
+RELEASED: Final = "released"
+DEPLOYMENT_SUCCEEDED: Final = "deployment-succeeded"
+PROMOTION_FAILED: Final = "promotion-failed"
+# Events that are news (the stream filter and the enricher agree on these).
+NEWS_EVENTS: Final = (RUN_FINISHED, PROMOTED, ROLLED_BACK, RELEASED)
 
 # CloudFront sends the origin key in this header; the secret holds it under this JSON field.
 ORIGIN_HEADER: Final = "x-origin-key"

@@ -15,11 +15,19 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from training.contract import METRICS_NAMESPACE, PIPELINE_SERVICE, Env
-
-PROMOTION_EVENTS = frozenset(
-    {"promoted", "rolled-back", "promotion-failed", "deployment-succeeded"}
+from training.contract import (
+    DEPLOYMENT_SUCCEEDED,
+    EVENT_PK,
+    METRICS_NAMESPACE,
+    PIPELINE_SERVICE,
+    PROMOTED,
+    PROMOTION_FAILED,
+    ROLLED_BACK,
+    RUN_FINISHED,
+    Env,
 )
+
+PROMOTION_EVENTS = frozenset({PROMOTED, ROLLED_BACK, PROMOTION_FAILED, DEPLOYMENT_SUCCEEDED})
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -34,10 +42,10 @@ def metric_documents(
         if not image:
             continue
         event = {key: _deserialize(value) for key, value in image.items()}
-        if event.get("pk") != "EVENT":
+        if event.get("pk") != EVENT_PK:
             continue
         kind = event.get("type")
-        if kind == "run-finished":
+        if kind == RUN_FINISHED:
             name, outcome = "TrainingRuns", str(event.get("detail", {}).get("status", "unknown"))
         elif kind in PROMOTION_EVENTS:
             name, outcome = "Promotions", str(kind)

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import configure_logging, error_reason, log
+from training.contract import RELEASED
 from training.control.promotion import deployment_request
 from training.control.promotion_services import (
     RELEASE_PREFIX,
@@ -34,7 +35,6 @@ from training.control.promotion_services import (
 from training.control.serving_image import publish, wait_until_active
 from training.registry import RegistryError
 
-RELEASED = "released"
 ACTOR = "cdk-deploy"
 # CodeDeploy statuses of a deployment that has not ended yet.
 _ACTIVE = ["Created", "Queued", "InProgress", "Baking", "Ready"]

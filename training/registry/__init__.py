@@ -11,6 +11,7 @@ machinery, and runs.py, models.py, promotions.py and deployments.py the writes o
 
 from __future__ import annotations
 
+from training.contract import DEPLOYMENT_SUCCEEDED, PROMOTED, PROMOTION_FAILED, ROLLED_BACK
 from training.registry.deployments import DeploymentWrites
 from training.registry.items import create_table
 from training.registry.models import ModelWrites
@@ -21,7 +22,6 @@ from training.registry.records import (
     DEPLOYED,
     DEPLOYING,
     DEPLOYMENT,
-    DEPLOYMENT_SUCCEEDED,
     EVENT,
     FAILED,
     INTERRUPTED,
@@ -31,14 +31,11 @@ from training.registry.records import (
     MODEL,
     MODEL_STATUSES,
     POINTER,
-    PROMOTED,
     PROMOTED_STATUSES,
     PROMOTION_EVENTS,
-    PROMOTION_FAILED,
     REJECTED,
     RETIRED,
     ROLLBACK,
-    ROLLED_BACK,
     RUN,
     RUN_DETAILS,
     RUNNING,

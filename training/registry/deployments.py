@@ -6,17 +6,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from training.aws import iso
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+from training.contract import DEPLOYMENT_SUCCEEDED, PROMOTION_FAILED
 from training.registry.items import ConditionFailedError, live_before, rollback_before
 from training.registry.records import (
     DEPLOYED,
-    DEPLOYMENT_SUCCEEDED,
     FAILED,
     LIVE,
     LIVE_STATUS,
-    PROMOTION_FAILED,
     RETIRED,
     ROLLBACK,
     STOPPED,
@@ -24,6 +20,9 @@ from training.registry.records import (
     RegistryConflictError,
 )
 from training.registry.table import RegistryTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class DeploymentWrites(RegistryTable):

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from training.registry.records import EVENT, Deployment, Model, Pointer
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-from training.registry.records import EVENT, Deployment, Model, Pointer
 
 # Concurrent transactions on one item cancel each other (TransactionConflict); they are retried
 # this many times before the conflict is reported.
@@ -28,7 +29,7 @@ CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CONFLICT = "TransactionConflict"
 
 
-_deserializer = TypeDeserializer()
+deserializer = TypeDeserializer()
 
 
 _T = TypeVar("_T")

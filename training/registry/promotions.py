@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from training.aws import iso
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+from training.contract import PROMOTED, ROLLED_BACK
 from training.registry.items import ConditionFailedError, Expression, from_item, image_of
 from training.registry.records import (
     DEPLOYING,
@@ -16,11 +14,9 @@ from training.registry.records import (
     LIVE,
     LIVE_STATUS,
     POINTER,
-    PROMOTED,
     REJECTED,
     RETIRED,
     ROLLBACK,
-    ROLLED_BACK,
     Deployment,
     Pointer,
     PromotionRecord,
@@ -28,6 +24,9 @@ from training.registry.records import (
     RegistryNotFoundError,
 )
 from training.registry.table import RegistryTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class PromotionWrites(RegistryTable):
@@ -76,7 +75,7 @@ class PromotionWrites(RegistryTable):
                 [
                     {"Put": put},  # type: ignore[typeddict-item]
                     self._event(
-                        "promoted",
+                        PROMOTED,
                         model_version=model_version,
                         reason=reason,
                         detail={"pointer": LIVE, "revision": expected_revision + 1},

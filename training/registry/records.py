@@ -8,16 +8,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from training.aws import parse_iso
+from training.contract import (
+    DEPLOYMENT_SUCCEEDED,
+    EVENT_PK,
+    PROMOTED,
+    PROMOTION_FAILED,
+    ROLLED_BACK,
+)
 
-RUN, MODEL, POINTER, EVENT, DEPLOYMENT = "RUN", "MODEL", "POINTER", "EVENT", "DEPLOYMENT"
-
-
+RUN, MODEL, POINTER, EVENT, DEPLOYMENT = "RUN", "MODEL", "POINTER", EVENT_PK, "DEPLOYMENT"
 LIVE, ROLLBACK = "live", "rollback"
 
-
 LAUNCHING, RUNNING = "launching", "running"
-
-
 SUCCEEDED, REJECTED, FAILED, INTERRUPTED, TIMED_OUT = (
     "succeeded",
     "rejected",
@@ -26,39 +28,20 @@ SUCCEEDED, REJECTED, FAILED, INTERRUPTED, TIMED_OUT = (
     "timed_out",
 )
 
-
 ACTIVE_STATUSES = (LAUNCHING, RUNNING)
-
-
 TERMINAL_STATUSES = (SUCCEEDED, REJECTED, FAILED, INTERRUPTED, TIMED_OUT)
 
-
 CANDIDATE, LIVE_STATUS, RETIRED = "candidate", "live", "retired"
-
-
 MODEL_STATUSES = (CANDIDATE, LIVE_STATUS, RETIRED, REJECTED, FAILED)
-
 
 # Statuses that promotion owns: a trainer re-recording the same model must not demote it.
 PROMOTED_STATUSES = (LIVE_STATUS, RETIRED)
-
-
 TRAINER_MODEL_STATUSES = (CANDIDATE, REJECTED, FAILED)
-
 
 # A deployment that moves the live alias: recorded when CodeDeploy starts it, settled once.
 DEPLOYING, DEPLOYED, STOPPED = "in-progress", "succeeded", "stopped"
-
-
 # Audit events of promotion, the ones `status` lists.
-PROMOTED, ROLLED_BACK = "promoted", "rolled-back"
-
-
-DEPLOYMENT_SUCCEEDED, PROMOTION_FAILED = "deployment-succeeded", "promotion-failed"
-
-
 PROMOTION_EVENTS = (PROMOTED, ROLLED_BACK, DEPLOYMENT_SUCCEEDED, PROMOTION_FAILED)
-
 
 # What finish_run may record besides status and reason.
 RUN_DETAILS = frozenset(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from training.aws import iso
+from training.contract import RUN_FINISHED
 from training.registry.items import ConditionFailedError, Expression
 from training.registry.records import (
     ACTIVE_STATUSES,
@@ -206,7 +207,7 @@ class RunWrites(RegistryTable):
                         }
                     },
                     self._event(
-                        "run-finished",
+                        RUN_FINISHED,
                         run_id=run_id,
                         model_version=extra.get("model_version"),
                         reason=reason,

@@ -11,17 +11,13 @@ import boto3
 from botocore.exceptions import ClientError
 
 from training.aws import Clock, error_code
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
-    from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef, TransactWriteItemTypeDef
 from training.registry.items import (
     CONDITION_FAILED,
     TRANSACTION_ATTEMPTS,
     TRANSACTION_CONFLICT,
     ConditionFailedError,
     Expression,
-    _deserializer,
+    deserializer,
     from_item,
     is_event,
     stored,
@@ -46,6 +42,10 @@ from training.registry.records import (
     event_time,
     precise_now,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef, TransactWriteItemTypeDef
 
 
 class RegistryTable:
@@ -341,7 +341,7 @@ class RegistryTable:
                         None
                         if old is None
                         else {
-                            key: _deserializer.deserialize(cast(Any, v)) for key, v in old.items()
+                            key: deserializer.deserialize(cast(Any, v)) for key, v in old.items()
                         },
                     ) from err
                 if TRANSACTION_CONFLICT not in codes or attempt == TRANSACTION_ATTEMPTS - 1:

@@ -9,6 +9,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 
+from training.contract import EVENT_PK
+
 
 def registry_events(
     registry: dynamodb.ITableV2,
@@ -22,7 +24,7 @@ def registry_events(
     A batch that fails is halved until the bad record is alone, retried three times, then its
     record goes to `dead_letters`.
     """
-    image: dict[str, object] = {"pk": {"S": lambda_.FilterRule.is_equal("EVENT")}}
+    image: dict[str, object] = {"pk": {"S": lambda_.FilterRule.is_equal(EVENT_PK)}}
     if types:
         image["type"] = {"S": lambda_.FilterRule.or_(*types)}
     return sources.DynamoEventSource(

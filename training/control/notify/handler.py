@@ -26,6 +26,7 @@ from training.contract import (
     ALARMS_SECTION,
     DEFAULT_RUNBOOK,
     DEPLOYMENT_STATE_CHANGE,
+    EVENT_PK,
     NEWS_EVENTS,
     Env,
 )
@@ -161,7 +162,7 @@ def notifications(
             if record.get("eventName") != "INSERT" or not image:
                 continue
             item = {key: _deserialize(value) for key, value in image.items()}
-            if item.get("pk") == "EVENT" and item.get("type") in NEWS_EVENTS:
+            if item.get("pk") == EVENT_PK and item.get("type") in NEWS_EVENTS:
                 found.append(registry_news(item, registry=registry))
         return found
     kind = event.get("detail-type")

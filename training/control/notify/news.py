@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from training.aws import error_reason, log
-from training.contract import DEPLOYMENT_ENDS
+from training.contract import DEPLOYMENT_ENDS, RELEASED, RUN_FINISHED
 from training.control.notify.message import Notification
 from training.registry import ROLLED_BACK, Deployment, Registry
 
@@ -73,7 +73,7 @@ def _run_news(item: Mapping[str, Any], registry: Registry) -> Notification:
 def registry_news(item: Mapping[str, Any], *, registry: Registry) -> Notification:
     """One message for a registry audit event that is news (NEWS_EVENTS)."""
     kind = str(item.get("type"))
-    if kind == "run-finished":
+    if kind == RUN_FINISHED:
         return _run_news(item, registry)
     detail = item.get("detail") or {}
     actor, reason = str(item.get("actor", "unknown")), str(item.get("reason") or "")
@@ -81,7 +81,7 @@ def registry_news(item: Mapping[str, Any], *, registry: Registry) -> Notificatio
     deployment = str(detail.get("deployment_id", "unknown"))
     previous = detail.get("from_version") or "nothing (first promotion)"
     facts = [("By", actor), ("Reason", reason), ("Deployment", deployment)]
-    if kind == "released":
+    if kind == RELEASED:
         title = f":package: Release started: serving code or configuration, model {model}"
         steps = ["Same canary and guard alarms as a promotion; the model does not change"]
     elif kind == ROLLED_BACK:
