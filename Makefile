@@ -23,7 +23,7 @@ PORT ?= 8000
 STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
 
 .PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
-        status promote rollback preflight deploy destroy lock clean browser rehearse
+        status promote rollback preflight deploy destroy lock clean system rehearse
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,14 +68,14 @@ check: synth $(CHECKOV) ## Scan the synthesized templates: cfn-lint (no errors),
 	cfn-lint
 	$(CHECKOV) -d cdk.out --framework cloudformation --quiet --compact --skip-download
 
-# A prerequisite of `test`, not part of the stamp-cached `install`: a machine with a cached
-# .venv still gets Chromium.
-browser: ## Install Debian's Chromium for the browser test (apt-get; nothing when present)
-	scripts/browser_setup.sh
+# A prerequisite of `test` and `diagram`, not part of the stamp-cached `install`: a machine
+# with a cached .venv still gets Chromium and Graphviz.
+system: ## Install Debian's Chromium (browser test) and Graphviz (diagram) with apt-get; nothing when present
+	scripts/system_setup.sh
 
 # REHEARSAL=1 adds the deploy rehearsal (tests/rehearsal, about a minute): the stacks deployed
 # into MiniStack and the retraining loop driven there.
-test: lint check browser ## Everything CI runs: lint, types, template scanners, the test suite, the deploy rehearsal
+test: lint check system ## Everything CI runs: lint, types, template scanners, the test suite, the deploy rehearsal
 	REHEARSAL=1 pytest
 
 # MiniStack and the Node SDK its Lambdas load install into .venv/ministack on first use
@@ -94,7 +94,7 @@ run: model ## Serve the API on http://127.0.0.1:8000 (PORT=...), training the mo
 bench: model ## Benchmark cold start, warm latency and dependency size against a baseline
 	python bench/bench.py
 
-diagram: model ## Draw docs/architecture.png from the synthesized app
+diagram: model system ## Draw docs/architecture.png with Graphviz from the synthesized app
 	python scripts/diagram.py
 
 cost: model ## Estimate the monthly AWS bill of the configured app (list prices, docs/cost.md)

@@ -31,6 +31,8 @@ BASELINE = ROOT / "bench" / "baseline"
 FLOOR_APP = ROOT / "bench" / "floor"
 WHEELS = ROOT / ".venv" / "wheelhouse"
 EVENTS = ROOT / "tests" / "serving" / "events"
+# The last run's figures, committed: `make cost` prices Lambda time from them.
+RESULTS = ROOT / "bench" / "results.json"
 SINGLE = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
 BATCH = {"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] * 500}
 
@@ -277,6 +279,32 @@ def rows(results: dict[str, Any]) -> list[Row]:
     ]  # fmt: skip
 
 
+# The figures for other tools (scripts/cost.py): key -> the row it comes from.
+RESULT_KEYS = {
+    "cold_init_s": "cold init, first GET (median)",
+    "warm_post_p50_s": "warm POST 1 instance, p50",
+    "warm_post_p99_s": "warm POST 1 instance, p99",
+    "batch_post_p50_s": "POST 1,000 instances, p50",
+    "serving_deps_bytes": "serving deps on disk",
+}
+
+
+def results_document(figures: list[Row], machine: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures in SI units (seconds, bytes) per subject, and the machine they ran on."""
+    by_label = {r.label: r for r in figures}
+    return {
+        "machine": machine,
+        "figures": {
+            key: {
+                "ours": by_label[label].ours,
+                "floor": by_label[label].floor,
+                "baseline": by_label[label].base,
+            }
+            for key, label in RESULT_KEYS.items()
+        },
+    }
+
+
 def table(lines: list[list[str]]) -> str:
     """Left-aligned columns separated by bars."""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
@@ -292,6 +320,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5000, help="warm single requests")
     parser.add_argument("--batch-requests", type=int, default=200, help="1,000-row requests")
     parser.add_argument("--rounds", type=int, default=3, help="warm rounds (median reported)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="write the figures here (default: %(default)s)",
+    )
     subjects = {s.name: s for s in SUBJECTS}
     parser.add_argument("--child-cold", choices=list(subjects), help=argparse.SUPPRESS)
     parser.add_argument("--child-warm", choices=list(subjects), help=argparse.SUPPRESS)
@@ -313,6 +347,8 @@ def main() -> int:
         f"of {args.requests} single and {args.batch_requests} batch requests; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs.\n"
     )
+    machine = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    args.results.write_text(json.dumps(results_document(figures, machine), indent=2) + "\n")
     return 0 if all(r.ok for r in figures) else 1
 
 

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from cdk_app.config import AppConfig, ConfigError  # noqa: E402
-from scripts.diagram import app_context, parse_context  # noqa: E402
+from scripts.assembly import app_context, parse_context  # noqa: E402
 from scripts.preflight_checks import (  # noqa: E402
     EDGE_REGION,
     Clients,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,19 +13,19 @@ import pytest
 
 from cdk_app.config import AppConfig
 from cdk_app.prices import PRICES
-from scripts import cost
-from scripts.diagram import StackTemplate, app_context, load_assembly, synthesize
+from scripts import cost, cost_inputs, cost_items
+from scripts.assembly import StackTemplate, app_context, load_assembly, synthesize
 from stacks.application import BuiltApp
 
 GB = 1024**3
-PERFORMANCE = cost.Performance(warm_ms=0.169, cold_init_ms=403.0, source="test")
+PERFORMANCE = cost_inputs.Performance(warm_ms=0.169, cold_init_ms=403.0, source="test")
 
 
 def config(**overrides: Any) -> AppConfig:
     return AppConfig.from_context(app_context(overrides))
 
 
-def items(found: Sequence[cost.Item]) -> dict[str, float]:
+def items(found: Sequence[cost_items.Item]) -> dict[str, float]:
     return {i.name: i.usd for i in found}
 
 
@@ -62,7 +63,7 @@ def test_alarms_are_counted_in_the_synthesized_templates(
     # The canary's guard alarms (api) and CloudFront's (cdn-monitoring) count too.
     assert {stack for stack, _ in found} == {"api", "cdn-monitoring", "observability"}
     alarms = [alarm for _, alarm in found]
-    inventory = cost.inventory(stacks)
+    inventory = cost_inputs.inventory(stacks)
     assert inventory.alarms == len(alarms)
     # A rate alarm's math evaluates two metrics; CloudWatch bills each.
     metrics = sum(
@@ -72,7 +73,7 @@ def test_alarms_are_counted_in_the_synthesized_templates(
 
     grown = [copy.deepcopy(dict(s.template)) for s in stacks]
     grown[0]["Resources"]["Extra"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {}}
-    more = cost.inventory(
+    more = cost_inputs.inventory(
         [StackTemplate(s.name, s.region, t) for s, t in zip(stacks, grown, strict=True)]
     )
     assert (more.alarms, more.alarm_metrics) == (inventory.alarms + 1, metrics + 1)
@@ -146,7 +147,7 @@ def test_waf_adds_exactly_the_waf_items(
         "WAF rules": 4 * 1.00,  # three managed rule groups and the rate limit
     }
     assert {k: v for k, v in idle.items() if k in base} == base
-    for request in cost.REQUESTS:
+    for request in cost_items.REQUESTS:
         more = items(waf.requests[request])
         assert more.pop("WAF requests") == 0.60
         assert more == items(default.requests[request])
@@ -167,7 +168,7 @@ def test_reserved_concurrency_costs_nothing(stacks: tuple[StackTemplate, ...]) -
     # Reserved concurrency only caps the function; provisioned concurrency is what bills idle.
     none = cost.estimate(config(reserved_concurrency=0), stacks, performance=PERFORMANCE)
     many = cost.estimate(config(reserved_concurrency=100), stacks, performance=PERFORMANCE)
-    for request in cost.REQUESTS:
+    for request in cost_items.REQUESTS:
         assert items(none.requests[request]) == items(many.requests[request])
 
 
@@ -217,17 +218,22 @@ def test_every_unit_price_has_its_source_and_date() -> None:
         assert f"ec2:{instance}" in PRICES
 
 
-def test_readme_performance_table_is_read() -> None:
-    measured = cost.readme_performance(cost.README.read_text())
+def test_the_benchmarks_recorded_figures_are_read(tmp_path: Path) -> None:
+    """Lambda time is priced from bench/results.json, the output of `make bench`."""
+    measured = cost_inputs.bench_performance()
     assert 0 < measured.warm_ms < 10
     assert 0 < measured.cold_init_ms < 10_000
-    table = (
-        "| cold init: fresh interpreter | 1.2 ms | 2 ms | x |\n"
-        "| warm `POST /predict`, 1 instance, p50 / p99 | 2.5 / 4 ms | 1 / 2 ms | x |\n"
+    assert measured.source == "bench/results.json"
+    run = tmp_path / "results.json"
+    run.write_text(
+        json.dumps(
+            {"figures": {"warm_post_p50_s": {"ours": 0.0025}, "cold_init_s": {"ours": 0.0012}}}
+        )
     )
-    assert cost.readme_performance(table) == cost.Performance(2.5, 1.2, "README.md")
-    with pytest.raises(ValueError, match="Performance table"):
-        cost.readme_performance("no table")
+    assert cost_inputs.bench_performance(run) == cost_inputs.Performance(2.5, 1.2, str(run))
+    run.write_text("{}")
+    with pytest.raises(ValueError, match="run make bench"):
+        cost_inputs.bench_performance(run)
 
 
 def test_docs_match_the_script_for_the_defaults(stacks: tuple[StackTemplate, ...]) -> None:

@@ -12,7 +12,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sns as sns
 
-from scripts import diagram
+from scripts import architecture, assembly, diagram
 from stacks.application import BuiltApp, build
 from tests.support import CLI_CONTEXT, TEST_ACCOUNT, cdk_json_context
 
@@ -33,27 +33,27 @@ TRAINING = [
 
 
 @pytest.fixture(scope="session")
-def stacks(built: BuiltApp) -> tuple[diagram.StackTemplate, ...]:
-    return diagram.load_assembly(Path(built.app.outdir))
+def stacks(built: BuiltApp) -> tuple[assembly.StackTemplate, ...]:
+    return assembly.load_assembly(Path(built.app.outdir))
 
 
 @pytest.fixture(scope="session")
-def model(stacks: tuple[diagram.StackTemplate, ...]) -> diagram.Model:
-    return diagram.build_model(stacks)
+def model(stacks: tuple[assembly.StackTemplate, ...]) -> architecture.Model:
+    return architecture.build_model(stacks)
 
 
-def hops(model: diagram.Model, kind: str) -> list[tuple[str, str]]:
+def hops(model: architecture.Model, kind: str) -> list[tuple[str, str]]:
     return [(model.node(e.source).label, model.node(e.target).label) for e in model.path(kind)]
 
 
-def edge(model: diagram.Model, source: str, target: str) -> diagram.Edge:
+def edge(model: architecture.Model, source: str, target: str) -> architecture.Edge:
     labels = {n.ident: n.label for n in model.nodes}
     found = [e for e in model.edges if (labels[e.source], labels[e.target]) == (source, target)]
     assert len(found) == 1, f"{source} -> {target}: {found}"
     return found[0]
 
 
-def test_the_committed_picture_is_current(model: diagram.Model) -> None:
+def test_the_committed_picture_is_current(model: architecture.Model) -> None:
     # Fails when the app's structure changed and the picture was not redrawn.
     drawn = diagram.read_fingerprint(diagram.OUTPUT)
     assert drawn == model.fingerprint(), "docs/architecture.png is stale: run make diagram"
@@ -67,10 +67,10 @@ def test_check_passes_on_the_committed_picture(
 
 
 def test_check_fails_on_a_stale_picture_then_drawing_fixes_it(
-    built: BuiltApp, model: diagram.Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    built: BuiltApp, model: architecture.Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     picture = tmp_path / "architecture.png"
-    other = diagram.Model(model.stacks, model.nodes[1:], ())
+    other = architecture.Model(model.stacks, model.nodes[1:], ())
     diagram.render(other, picture, title="another app")
     args = ["--assembly", built.app.outdir, "--output", str(picture)]
 
@@ -86,20 +86,20 @@ def test_a_missing_picture_is_stale(built: BuiltApp, tmp_path: Path) -> None:
     assert diagram.main(args) == 1
 
 
-def test_request_path_user_cloudfront_api_gateway_lambda(model: diagram.Model) -> None:
+def test_request_path_user_cloudfront_api_gateway_lambda(model: architecture.Model) -> None:
     assert hops(model, "request") == REQUEST
     # Only the user's hop is not in a template; the others are references in it.
     assert [e.runtime for e in model.path("request")] == [True, False, False]
 
 
-def test_training_path_from_the_data_lake_to_the_serving_lambda(model: diagram.Model) -> None:
+def test_training_path_from_the_data_lake_to_the_serving_lambda(model: architecture.Model) -> None:
     assert hops(model, "training") == TRAINING
     assert [e.step for e in model.path("training")] == list(range(1, 8))
     # Every hop is backed by a rule or a reference: e.g. T3's IAM grant to push to ECR.
     assert not any(e.runtime for e in model.path("training"))
 
 
-def test_edges_come_from_rules_references_and_parameters(model: diagram.Model) -> None:
+def test_edges_come_from_rules_references_and_parameters(model: architecture.Model) -> None:
     assert edge(model, "Spot trainer", "Monitor Lambda").label == "EC2 Instance State-change"
     assert edge(model, "Every 10 minutes", "Monitor Lambda").kind == "event"
     assert edge(model, "ECR models", "Alarms (SNS)").label == "ECR Image Scan"
@@ -110,7 +110,7 @@ def test_edges_come_from_rules_references_and_parameters(model: diagram.Model) -
     assert edge(model, "Budget", "Alarms (SNS)").kind == "notify"
 
 
-def test_nodes_are_the_meaningful_resources_with_human_names(model: diagram.Model) -> None:
+def test_nodes_are_the_meaningful_resources_with_human_names(model: architecture.Model) -> None:
     labels = {n.label for n in model.nodes}
     assert {
         "CloudFront",
@@ -143,7 +143,7 @@ def test_nodes_are_the_meaningful_resources_with_human_names(model: diagram.Mode
 
 
 def test_alarm_boxes_count_their_alarms(
-    model: diagram.Model, stacks: tuple[diagram.StackTemplate, ...]
+    model: architecture.Model, stacks: tuple[assembly.StackTemplate, ...]
 ) -> None:
     alarms = sum(1 for s in stacks for r in s.resources.values() if r["Type"].endswith("::Alarm"))
     counted = sum(n.members for n in model.nodes if n.kind == "alarm")
@@ -151,7 +151,7 @@ def test_alarm_boxes_count_their_alarms(
     assert all(n.label.endswith(f"\u00d7{n.members}") for n in model.nodes if n.kind == "alarm")
 
 
-def test_slack_is_drawn_when_configured(stacks: tuple[diagram.StackTemplate, ...]) -> None:
+def test_slack_is_drawn_when_configured(stacks: tuple[assembly.StackTemplate, ...]) -> None:
     changed = [copy.deepcopy(dict(s.template)) for s in stacks]
     observability = next(t for t, s in zip(changed, stacks, strict=True) if "observ" in s.name)
     observability["Resources"]["Slack"] = {
@@ -159,13 +159,13 @@ def test_slack_is_drawn_when_configured(stacks: tuple[diagram.StackTemplate, ...
         "Properties": {"SnsTopicArns": [{"Ref": "AlarmsTopic3A2DFEBA"}]},
         "Metadata": {"aws:cdk:path": "iris-ml-dev-observability/Slack/Resource"},
     }
-    with_slack = diagram.build_model(
-        [diagram.StackTemplate(s.name, s.region, t) for s, t in zip(stacks, changed, strict=True)]
+    with_slack = architecture.build_model(
+        [assembly.StackTemplate(s.name, s.region, t) for s, t in zip(stacks, changed, strict=True)]
     )
     assert edge(with_slack, "Alarms (SNS)", "Slack (Chatbot)").kind == "notify"
 
 
-def test_fingerprint_ignores_asset_hashes(stacks: tuple[diagram.StackTemplate, ...]) -> None:
+def test_fingerprint_ignores_asset_hashes(stacks: tuple[assembly.StackTemplate, ...]) -> None:
     # Every asset hash (code zips, the serving image, the seed) replaced by another.
     text = json.dumps([dict(s.template) for s in stacks])
     hashes = set(re.findall(r"\b[0-9a-f]{64}\b", text))
@@ -173,62 +173,75 @@ def test_fingerprint_ignores_asset_hashes(stacks: tuple[diagram.StackTemplate, .
     for old in hashes:
         text = text.replace(old, old[::-1])
     rehashed = [
-        diagram.StackTemplate(s.name, s.region, t)
+        assembly.StackTemplate(s.name, s.region, t)
         for s, t in zip(stacks, json.loads(text), strict=True)
     ]
-    assert diagram.build_model(rehashed).fingerprint() == diagram.build_model(stacks).fingerprint()
+    assert (
+        architecture.build_model(rehashed).fingerprint()
+        == architecture.build_model(stacks).fingerprint()
+    )
 
 
 def test_fingerprint_changes_when_a_stack_gains_a_shown_resource(
-    model: diagram.Model, tmp_path: Path
+    model: architecture.Model, tmp_path: Path
 ) -> None:
     app = cdk.App(context={**CLI_CONTEXT, **cdk_json_context()}, outdir=str(tmp_path))
     # No nag checks: the extra topic is bare on purpose.
     result = build(app, account=TEST_ACCOUNT, checks=False)
     sns.Topic(result.data, "Uploads")
     app.synth()
-    grown = diagram.build_model(diagram.load_assembly(tmp_path))
+    grown = architecture.build_model(assembly.load_assembly(tmp_path))
 
     assert grown.fingerprint() != model.fingerprint()
     added = {(n.stack, n.label) for n in grown.nodes} - {(n.stack, n.label) for n in model.nodes}
     assert added == {("iris-ml-dev-data", "Uploads (SNS)")}
 
 
-def test_picture_is_deterministic_legible_and_carries_the_fingerprint(
-    model: diagram.Model, tmp_path: Path
+def test_picture_is_deterministic_and_carries_the_fingerprint(
+    model: architecture.Model, tmp_path: Path
 ) -> None:
+    """Graphviz draws the same bytes for the same model; the PNG names the model it shows."""
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     diagram.render(model, first, title="iris-ml-dev: architecture")
     diagram.render(model, second, title="iris-ml-dev: architecture")
     assert first.read_bytes() == second.read_bytes()
     width, height = struct.unpack(">II", first.read_bytes()[16:24])  # the IHDR chunk
-    assert width == 1800
-    assert 800 <= height <= 1200
+    assert 1200 <= width <= 3200
+    assert 1200 <= height <= 3200
     assert diagram.read_fingerprint(first) == model.fingerprint()
 
 
-def test_layout_puts_the_paths_left_to_right(model: diagram.Model) -> None:
-    where = diagram.layout(model)
+def test_the_paths_run_top_to_bottom_and_no_boxes_overlap(model: architecture.Model) -> None:
+    """dot's own layout: each path hop goes down the page, and no two boxes share any area."""
+    where = diagram.boxes(model, title="iris-ml-dev: architecture")
+    assert set(where) == {n.ident for n in model.nodes}
+
+    def top(ident: str) -> float:
+        return where[ident][3]
+
     for kind in ("request", "training"):
-        columns = [where.columns[model.path(kind)[0].source]]
-        columns += [where.columns[e.target] for e in model.path(kind)]
-        assert columns == sorted(columns), kind
-    boxes = list(where.nodes.values())
+        hops = model.path(kind)
+        tops = [top(hops[0].source)] + [top(e.target) for e in hops]
+        assert tops == sorted(tops, reverse=True), kind  # dot's y grows up the page
+    boxes = list(where.values())
     overlaps = [
-        (a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if diagram._overlap(a, b)
+        (a, b)
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
     ]
     assert overlaps == []
 
 
 def test_a_bad_config_value_stops_synthesis_with_its_rule(tmp_path: Path) -> None:
-    with pytest.raises(diagram.SynthError, match="'waf_enabled'"):
-        diagram.synthesize(tmp_path, {"waf_enabled": "maybe"})
+    with pytest.raises(assembly.SynthError, match="'waf_enabled'"):
+        assembly.synthesize(tmp_path, {"waf_enabled": "maybe"})
 
 
 def test_context_arguments_are_key_value_pairs() -> None:
-    assert diagram.parse_context(["waf_enabled=true", "x= a=b"]) == {
+    assert assembly.parse_context(["waf_enabled=true", "x= a=b"]) == {
         "waf_enabled": "true",
         "x": " a=b",
     }
     with pytest.raises(ValueError, match="expected key=value"):
-        diagram.parse_context(["waf_enabled"])
+        assembly.parse_context(["waf_enabled"])

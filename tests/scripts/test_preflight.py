@@ -17,7 +17,7 @@ from moto import mock_aws
 from cdk_app.config import AppConfig
 from scripts import preflight
 from scripts import preflight_checks as checks
-from scripts.diagram import app_context
+from scripts.assembly import app_context
 from scripts.preflight_checks import Finding, Host, Status
 
 ACCOUNT = "123456789012"  # moto's account

@@ -2,7 +2,7 @@
 
 The app runs under uvicorn on a free localhost port, with the Content-Security-Policy that
 CloudFront adds in production, and Playwright drives Debian's Chromium (/usr/bin/chromium;
-`scripts/browser_setup.sh` installs it, Playwright never downloads a browser). The page must
+`scripts/system_setup.sh` installs it, Playwright never downloads a browser). The page must
 work under that policy and load nothing from anywhere else.
 """
 
@@ -121,7 +121,7 @@ def chromium_page(base_url: str) -> Iterator[tuple[Page, list[str], list[str]]]:
     """A page of a fresh headless Chromium, with the URLs it requests and its script errors."""
     if not CHROMIUM.exists():
         pytest.fail(
-            f"Chromium is missing at {CHROMIUM}: run scripts/browser_setup.sh "
+            f"Chromium is missing at {CHROMIUM}: run scripts/system_setup.sh "
             "(apt-get install chromium) before the browser test"
         )
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
