@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import environment as names
+
 # In the image the model sits beside the package (/var/task/model); in a checkout, likewise.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 # CloudWatch's rules for a namespace; "AWS/" is reserved for AWS services.
@@ -26,29 +28,28 @@ class Settings:
     model_dir: Path = DEFAULT_MODEL_DIR
     max_instances: int = 1000
     max_body_bytes: int = 1024 * 1024
-    # Powertools' variable names: the convention the Lambda construct and dashboards share.
-    service_name: str = "iris-api"
-    metrics_namespace: str = "IrisML"
+    service_name: str = names.DEFAULT_SERVICE
+    metrics_namespace: str = names.DEFAULT_NAMESPACE
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Parse MODEL_DIR, MAX_INSTANCES, MAX_BODY_BYTES, POWERTOOLS_*; unset means default."""
         env = dict(os.environ if environ is None else environ)
         return cls(
-            model_dir=Path(env.get("MODEL_DIR") or DEFAULT_MODEL_DIR),
-            max_instances=_int(env, "MAX_INSTANCES", cls.max_instances, 1, 100_000),
+            model_dir=Path(env.get(names.MODEL_DIR) or DEFAULT_MODEL_DIR),
+            max_instances=_int(env, names.MAX_INSTANCES, cls.max_instances, 1, 100_000),
             # Lambda's synchronous payload limit is 6 MB; the cap stays well below it.
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1024, 5_000_000),
+            max_body_bytes=_int(env, names.MAX_BODY_BYTES, cls.max_body_bytes, 1024, 5_000_000),
             service_name=_text(
                 env,
-                "POWERTOOLS_SERVICE_NAME",
+                names.SERVICE_NAME,
                 cls.service_name,
                 _DIMENSION_VALUE,
                 "1-1024 printable ASCII characters",
             ),
             metrics_namespace=_text(
                 env,
-                "POWERTOOLS_METRICS_NAMESPACE",
+                names.METRICS_NAMESPACE,
                 cls.metrics_namespace,
                 _NAMESPACE,
                 "1-255 of A-Z a-z 0-9 . - _ / # : and space, not starting with AWS/",

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import environment as names
+
 _log = logging.getLogger(__name__)
 HOUR_SECONDS = 3600.0
 
@@ -115,12 +117,12 @@ class Tracer:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Tracer:
         """The tracer the construct configured (TRACE_*); off when they are unset."""
-        rate = float(environ.get("TRACE_SAMPLE_RATE") or 0)
-        reservoir = int(environ.get("TRACE_RESERVOIR_PER_HOUR") or 0)
+        rate = float(environ.get(names.TRACE_SAMPLE_RATE) or 0)
+        reservoir = int(environ.get(names.TRACE_RESERVOIR_PER_HOUR) or 0)
         if not 0 <= rate <= 1 or reservoir < 0:
             raise ValueError(
-                f"TRACE_SAMPLE_RATE must be within [0, 1] and TRACE_RESERVOIR_PER_HOUR at least "
-                f"0; got {rate} and {reservoir}"
+                f"{names.TRACE_SAMPLE_RATE} must be within [0, 1] and "
+                f"{names.TRACE_RESERVOIR_PER_HOUR} at least 0; got {rate} and {reservoir}"
             )
         name = environ.get("AWS_LAMBDA_FUNCTION_NAME") or "iris-classifier"
         return cls(Sampler(rate, reservoir), name=name)

@@ -6,11 +6,16 @@ import ast
 import subprocess
 from pathlib import Path
 
+from lambda_image.app import environment as serving
 from tests.training.fakes import training_modules_imported
 from training import contract
 from training.contract import Env, Output, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where the shared names are spelled: the contract, and the serving image's own environment.
+# The image is built from lambda_image/ alone, so its namespace is written there too and
+# test_the_app_and_the_pipeline_share_a_namespace keeps the two equal.
+CONTRACTS = {"training/contract.py", "lambda_image/app/environment.py"}
 # Values equal to a contract name by coincidence, not by meaning: (file, value) -> why.
 COINCIDENCES = {
     # CloudWatch's own dimension names (AWS/Lambda FunctionName, AWS/ApiGateway ApiId,
@@ -21,9 +26,6 @@ COINCIDENCES = {
     ("cdk_app/constructs/observability/dashboard.py", "DistributionId"),
     # Lambda's ListFunctions response field.
     ("scripts/preflight_checks.py", "FunctionName"),
-    # The serving image is built from lambda_image/ alone and cannot import training/: its
-    # local default namespace equals the one the construct passes it (a test compares them).
-    ("lambda_image/app/settings.py", "IrisML"),
 }
 
 
@@ -48,6 +50,8 @@ def shared_values() -> set[str]:
         contract.MODEL_VERSION.pattern,
         contract.RUN_ID.pattern,
     }
+    # The serving function's variables, spelled in the image's own module.
+    values |= {v for k, v in vars(serving).items() if k.isupper() and not k.startswith("DEFAULT")}
     return values
 
 
@@ -75,7 +79,7 @@ def test_each_shared_value_is_spelled_only_in_the_contract() -> None:
     repeated = sorted(
         (str(path.relative_to(ROOT)), value)
         for path in python_files()
-        if path.name != "contract.py" or path.parent.name != "training"
+        if str(path.relative_to(ROOT)) not in CONTRACTS
         for value in string_literals(path) & values
         if (str(path.relative_to(ROOT)), value) not in COINCIDENCES
     )
@@ -108,6 +112,11 @@ def test_the_cdk_app_imports_only_the_contract_from_training() -> None:
                 elif isinstance(node, ast.Import):
                     imported |= {a.name for a in node.names if a.name.startswith("training")}
     assert imported <= {"training", "training.contract"}, imported
+
+
+def test_the_app_and_the_pipeline_share_a_namespace() -> None:
+    """The dashboard reads serving and pipeline metrics from one CloudWatch namespace."""
+    assert serving.DEFAULT_NAMESPACE == contract.METRICS_NAMESPACE
 
 
 def test_stack_names_follow_the_prefix() -> None:

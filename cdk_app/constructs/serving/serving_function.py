@@ -24,9 +24,10 @@ from constructs import Construct
 
 from cdk_app.constructs.shared.lambda_role import lambda_role
 from cdk_app.constructs.shared.log_group import log_group
+from lambda_image.app import environment as serving_environment
 from training.contract import LIVE_ALIAS, METRICS_NAMESPACE
 
-SERVICE = "iris-api"
+SERVICE = serving_environment.DEFAULT_SERVICE
 # A new function's first published version is always 1 (Lambda numbers versions from 1).
 FIRST_VERSION = "1"
 
@@ -128,12 +129,14 @@ class ServingFunction(Construct):
             role=lambda_role(self, "Role", logs=logs, description="Iris classifier API"),
             description="Iris classifier API (FastAPI + Mangum)",
             environment={
-                "MAX_INSTANCES": str(max_instances),
-                "POWERTOOLS_SERVICE_NAME": SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                serving_environment.MAX_INSTANCES: str(max_instances),
+                serving_environment.SERVICE_NAME: SERVICE,
+                serving_environment.METRICS_NAMESPACE: METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
-                "TRACE_SAMPLE_RATE": f"{trace_sample_rate:g}" if tracing else "0",
-                "TRACE_RESERVOIR_PER_HOUR": str(trace_reservoir_per_hour if tracing else 0),
+                serving_environment.TRACE_SAMPLE_RATE: f"{trace_sample_rate:g}" if tracing else "0",
+                serving_environment.TRACE_RESERVOIR_PER_HOUR: str(
+                    trace_reservoir_per_hour if tracing else 0
+                ),
             },
             # Replaced versions stay: the alias may still route to one, and rollback needs them.
             current_version_options=lambda_.VersionOptions(
