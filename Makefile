@@ -12,6 +12,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := npx --no-install cdk
 STAMP := $(VENV)/.install-stamp
+# `make run` needs only serving and training (requirements-run.txt): its own, smaller stamp.
+RUN_STAMP := $(VENV)/.run-stamp
 # checkov pins packaging<24, which pytest 9 cannot use: it gets a venv of its own.
 CHECKOV := $(VENV)/checkov/bin/checkov
 # Wheels of the serving image's dependencies (and the benchmark baseline's), fetched at install
@@ -31,10 +33,17 @@ help: ## List the targets
 install: $(STAMP) ## Create .venv with the pinned Python deps, Node 24 and the CDK CLI
 
 # Re-runs only when a dependency file changes, so a second `make` does not reinstall.
-$(STAMP): requirements.txt requirements-dev.txt training/requirements.txt lambda_image/requirements.txt \
-          bench/baseline/requirements.txt constraints.txt package.json package-lock.json
+$(RUN_STAMP): requirements-run.txt training/requirements.txt lambda_image/requirements.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else f"Python 3.11+ is needed; $(PYTHON) is {v.major}.{v.minor}")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing the serving and training dependencies (requirements-run.txt)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-run.txt -c constraints.txt
+	@touch $@
+
+# Everything else on top of the run install: the CDK, its CLI, the scanners, the test tools.
+$(STAMP): $(RUN_STAMP) requirements.txt requirements-dev.txt bench/baseline/requirements.txt \
+          package.json package-lock.json
+	@echo "==> installing the CDK, its CLI, the scanners and the test tools (requirements-dev.txt)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	npm ci --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
@@ -49,10 +58,11 @@ $(CHECKOV): requirements-checkov.txt
 model: $(MODEL) ## Train the model on the bundled iris data into the serving image's build context
 
 # Retrained only when the trainer changes; the same data and code give the same bytes anyway.
-$(MODEL): $(STAMP) $(wildcard training/ml/*.py)
+$(MODEL): $(RUN_STAMP) $(wildcard training/ml/*.py)
+	@echo "==> training the model on the bundled iris data (python -m training train)"
 	python -m training train --out lambda_image/model
 
-synth: model ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)
+synth: install model ## Synthesize the app into cdk.out/ (cdk-nag checks every stack)
 	$(CDK) synth --quiet
 	@echo "Templates in cdk.out/: $$(cd cdk.out && ls *.template.json | tr '\n' ' ')"
 
@@ -81,23 +91,25 @@ test: lint check system ## Everything CI runs: lint, types, template scanners, t
 # MiniStack and the Node SDK its Lambdas load install into .venv/ministack on first use
 # (rehearsal/requirements.txt, rehearsal/lambda_sdk); REHEARSE_ARGS=--no-auth skips IAM, --keep
 # keeps the work folder with every log.
-rehearse: model ## Deploy the whole app into a local AWS emulator (MiniStack) and drive the retraining loop
+rehearse: install model ## Deploy the whole app into a local AWS emulator (MiniStack) and drive the retraining loop
 	python -m rehearsal $(REHEARSE_ARGS)
 
 format: install ## Rewrite files in the house format and fix what ruff can fix
 	ruff format .
 	ruff check --fix .
 
+# Only what serving and training need: a fresh clone answers in well under a minute and a half.
 run: model ## Serve the API on http://127.0.0.1:8000 (PORT=...), training the model if missing
+	@echo "==> serving on http://127.0.0.1:$(PORT) (Ctrl-C stops)"
 	python scripts/serve_local.py --port $(PORT)
 
-bench: model ## Benchmark cold start, warm latency and dependency size against a baseline
+bench: install model ## Benchmark cold start, warm latency and dependency size against a baseline
 	python bench/bench.py
 
-diagram: model system ## Draw docs/architecture.png with Graphviz from the synthesized app
+diagram: install model system ## Draw docs/architecture.png with Graphviz from the synthesized app
 	python scripts/diagram.py
 
-cost: model ## Estimate the monthly AWS bill of the configured app (list prices, docs/cost.md)
+cost: install model ## Estimate the monthly AWS bill of the configured app (list prices, docs/cost.md)
 	python scripts/cost.py
 
 retrain: install ## Train on dataset version DATASET=<version> in AWS (needs AWS credentials)
@@ -130,7 +142,7 @@ preflight: install ## Check credentials, bootstrap, Docker, Lambda quota, Slack 
 
 # scripts/deploy.py runs the preflight checks first and stops on a blocker. It does not depend on
 # the `preflight` target: there a missing CDK bootstrap blocks, here it is bootstrapped next.
-deploy: model ## Run the preflight checks, bootstrap the app region and us-east-1 if needed, deploy every stack
+deploy: install model ## Run the preflight checks, bootstrap the app region and us-east-1 if needed, deploy every stack
 	python scripts/deploy.py deploy $(foreach pair,$(CONTEXT),-c $(pair))
 
 destroy: install ## Delete the stacks after typing their prefix; data and models are kept
