@@ -7,6 +7,7 @@ import json
 import re
 import typing
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types
@@ -29,6 +30,9 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 
 _OUR_KEY = re.compile(r"[a-z][a-z0-9_]*")
+# cdk.json holds the CLI's settings, the feature flags and only the values that differ from a
+# default below (tests/cdk_app/test_config.py fails on a repeat), so each default is written once.
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 Environment = Literal["dev", "staging", "prod"]
 Architecture = Literal["arm64", "x86_64"]
@@ -476,6 +480,27 @@ class AppConfig:
             return cls(**values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
+
+    @classmethod
+    def from_cdk_json(
+        cls, overrides: Mapping[str, Any] | None = None, *, path: Path = CDK_JSON
+    ) -> AppConfig:
+        """The config `cdk synth -c key=value` would build, read without synthesizing."""
+        return cls.from_context({**cdk_json_context(path), **(overrides or {})})
+
+
+def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """cdk.json's `context`: what the CDK CLI passes the app before any `-c key=value`."""
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    context = document.get("context", {}) if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigError(f"{path.name}: 'context' must be an object of key: value pairs")
+    return context
 
 
 def _describe(exc: ValidationError) -> str:
