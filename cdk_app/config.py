@@ -391,22 +391,6 @@ class AppConfig:
         float,
         Field(ge=0.1, le=100.0, description="Alarm when CloudFront's 5xx error rate passes this."),
     ] = 1.0
-    duration_alarm_fraction: Annotated[
-        float,
-        Field(
-            ge=0.1,
-            le=1.0,
-            description="Alarm when the function's p99 duration passes this share of its timeout.",
-        ),
-    ] = 0.8
-    concurrency_alarm_fraction: Annotated[
-        float,
-        Field(
-            ge=0.1,
-            le=1.0,
-            description="Alarm when concurrency passes this share of the reservation.",
-        ),
-    ] = 0.8
     retrain_every_days: Annotated[
         int,
         Field(
