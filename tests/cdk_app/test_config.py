@@ -152,3 +152,58 @@ def test_readme_configuration_table_is_current() -> None:
     match = re.search(r"<!-- config-table -->\n(.*?)\n<!-- /config-table -->", readme, re.S)
     assert match, "README.md lacks the <!-- config-table --> section"
     assert match.group(1) == config_table(), "run: .venv/bin/python -m cdk_app.config"
+
+
+def test_a_comma_separated_cli_list_is_split() -> None:
+    # `-c trainer_instance_types=a,b` arrives as one string; cdk.json would give a list.
+    config = AppConfig.from_context({"trainer_instance_types": "c7g.large, m7g.large,"})
+    assert config.trainer_instance_types == ("c7g.large", "m7g.large")
+
+
+def test_a_malformed_instance_type_names_the_list_rule() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        AppConfig.from_context({"trainer_instance_types": "c7g.large,c7g"})
+    assert str(excinfo.value) == (
+        "context key 'trainer_instance_types': 'c7g' is not allowed; must be a comma-separated "
+        "list of EC2 instance types matching the architecture"
+    )
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"trainer_instance_types": "c7g.large,c7i.large"},
+            "context key 'trainer_instance_types': c7i.large cannot run architecture 'arm64'; "
+            "use Graviton types such as c7g.large",
+        ),
+        (
+            {"architecture": "x86_64"},
+            "context key 'trainer_instance_types': c7g.large, m7g.large, c6g.large, m6g.large, "
+            "t4g.large cannot run architecture 'x86_64'; use x86 types such as c7i.large",
+        ),
+        (
+            {"slack_workspace_id": "T01234567"},
+            "context key 'slack_channel_id': required when the other Slack id is set",
+        ),
+        (
+            {"slack_channel_id": "C01234567"},
+            "context key 'slack_workspace_id': required when the other Slack id is set",
+        ),
+        (
+            {"domain_name": "iris.example.com"},
+            "context key 'certificate_arn': required when domain_name is set; CloudFront needs "
+            "an ACM certificate in us-east-1 for it",
+        ),
+        (
+            {"hosted_zone_id": "Z0123456789"},
+            "context key 'domain_name': required when certificate_arn or hosted_zone_id is set",
+        ),
+    ],
+)
+def test_a_rule_across_keys_names_the_key_and_the_rule(
+    context: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        AppConfig.from_context(context)
+    assert str(excinfo.value) == message
