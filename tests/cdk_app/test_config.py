@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -207,3 +209,16 @@ def test_a_rule_across_keys_names_the_key_and_the_rule(
     with pytest.raises(ConfigError) as excinfo:
         AppConfig.from_context(context)
     assert str(excinfo.value) == message
+
+
+def test_the_module_prints_the_table() -> None:
+    # What the README's configuration section tells a reader to run.
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdk_app.config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout == config_table() + "\n"
