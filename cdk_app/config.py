@@ -5,30 +5,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import annotated_types
-from pydantic import (
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
-from pydantic_core import core_schema
 
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
+from cdk_app.config_rules import (
+    INSTANCE_TYPE,
+    LOG_RETENTION_DAYS,
+    ConfigError,
+    OneOf,
+    Rule,
+    allowed,
+    check_custom_domain,
+    check_instance_types,
+    check_slack_ids,
+    describe,
+    split_list,
+)
+
+# Callers (app.py, scripts) import ConfigError from here; __all__ makes the re-export explicit.
+__all__ = ["AppConfig", "ConfigError", "cdk_json_context", "config_table"]
 
 _OUR_KEY = re.compile(r"[a-z][a-z0-9_]*")
+# cdk.json holds the CLI's settings, the feature flags and only the values that differ from a
+# default below (tests/cdk_app/test_config.py fails on a repeat), so each default is written once.
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 Environment = Literal["dev", "staging", "prod"]
 Architecture = Literal["arm64", "x86_64"]
@@ -39,48 +44,6 @@ Canary = Literal[
     "Linear10PercentEvery1Minute",
     "AllAtOnce",
 ]
-_INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
-
-
-def _split_list(value: object) -> object:
-    """`-c key=a,b` arrives as one string: split it; lists from cdk.json pass through."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
-
-
-def _is_graviton(instance_type: str) -> bool:
-    """Graviton (arm64) families carry a `g` right after the generation: c7g, m6gd, t4g, a1."""
-    family = instance_type.split(".", 1)[0]
-    return family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z]*", family) is not None
-
-
-class Rule:
-    """Annotated marker: the plain-English rule `allowed` reports for the field."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class ConfigError(ValueError):
-    """A context value that breaks a rule; the message names the key, the value and the rule."""
-
-
-class OneOf:
-    """Annotated marker: the value must be one of a fixed set (and `allowed` can say which)."""
-
-    def __init__(self, *values: object) -> None:
-        self.values = values
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def _check(self, value: object) -> object:
-        if value not in self.values:
-            raise ValueError("not in the allowed set")
-        return value
 
 
 @dataclass(
@@ -144,8 +107,8 @@ class AppConfig:
 
     # --- training pipeline --------------------------------------------------------------------
     trainer_instance_types: Annotated[
-        tuple[Annotated[str, Field(pattern=_INSTANCE_TYPE)], ...],
-        BeforeValidator(_split_list),
+        tuple[Annotated[str, Field(pattern=INSTANCE_TYPE)], ...],
+        BeforeValidator(split_list),
         Rule("a comma-separated list of EC2 instance types matching the architecture"),
         Field(
             min_length=1,
@@ -387,22 +350,6 @@ class AppConfig:
         float,
         Field(ge=0.1, le=100.0, description="Alarm when CloudFront's 5xx error rate passes this."),
     ] = 1.0
-    duration_alarm_fraction: Annotated[
-        float,
-        Field(
-            ge=0.1,
-            le=1.0,
-            description="Alarm when the function's p99 duration passes this share of its timeout.",
-        ),
-    ] = 0.8
-    concurrency_alarm_fraction: Annotated[
-        float,
-        Field(
-            ge=0.1,
-            le=1.0,
-            description="Alarm when concurrency passes this share of the reservation.",
-        ),
-    ] = 0.8
     retrain_every_days: Annotated[
         int,
         Field(
@@ -416,43 +363,19 @@ class AppConfig:
     @model_validator(mode="after")
     def _instance_types_match_architecture(self) -> AppConfig:
         """Trainer instance types must run the configured architecture."""
-        wrong = [
-            t
-            for t in self.trainer_instance_types
-            if _is_graviton(t) != (self.architecture == "arm64")
-        ]
-        if wrong:
-            raise ValueError(
-                f"context key 'trainer_instance_types': {', '.join(wrong)} cannot run "
-                f"architecture {self.architecture!r}; use "
-                + (
-                    "Graviton types such as c7g.large"
-                    if self.architecture == "arm64"
-                    else "x86 types such as c7i.large"
-                )
-            )
+        check_instance_types(self.trainer_instance_types, self.architecture)
         return self
 
     @model_validator(mode="after")
     def _slack_ids_come_in_pairs(self) -> AppConfig:
         """Chatbot needs both the workspace and the channel."""
-        if bool(self.slack_workspace_id) != bool(self.slack_channel_id):
-            missing = "slack_channel_id" if self.slack_workspace_id else "slack_workspace_id"
-            raise ValueError(f"context key {missing!r}: required when the other Slack id is set")
+        check_slack_ids(self.slack_workspace_id, self.slack_channel_id)
         return self
 
     @model_validator(mode="after")
     def _custom_domain_is_complete(self) -> AppConfig:
         """A custom domain needs its certificate; a zone or certificate needs the domain."""
-        if self.domain_name and not self.certificate_arn:
-            raise ValueError(
-                "context key 'certificate_arn': required when domain_name is set; "
-                "CloudFront needs an ACM certificate in us-east-1 for it"
-            )
-        if not self.domain_name and (self.certificate_arn or self.hosted_zone_id):
-            raise ValueError(
-                "context key 'domain_name': required when certificate_arn or hosted_zone_id is set"
-            )
+        check_custom_domain(self.domain_name, self.certificate_arn, self.hosted_zone_id)
         return self
 
     @property
@@ -475,22 +398,28 @@ class AppConfig:
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise ConfigError(describe(exc, _fields())) from None
+
+    @classmethod
+    def from_cdk_json(
+        cls, overrides: Mapping[str, Any] | None = None, *, path: Path = CDK_JSON
+    ) -> AppConfig:
+        """The config `cdk synth -c key=value` would build, read without synthesizing."""
+        return cls.from_context({**cdk_json_context(path), **(overrides or {})})
 
 
-def _describe(exc: ValidationError) -> str:
-    """One line per broken rule: key, bad value, allowed values."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        if not err["loc"]:
-            # A rule across fields: its message names the key itself.
-            lines.append(str(err["msg"]).removeprefix("Value error, "))
-            continue
-        key = str(err["loc"][0])
-        lines.append(
-            f"context key {key!r}: {err['input']!r} is not allowed; must be {allowed(key)}"
-        )
-    return "; ".join(lines)
+def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """cdk.json's `context`: what the CDK CLI passes the app before any `-c key=value`."""
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    context = document.get("context", {}) if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigError(f"{path.name}: 'context' must be an object of key: value pairs")
+    return context
 
 
 def _fields() -> dict[str, FieldInfo]:
@@ -499,54 +428,12 @@ def _fields() -> dict[str, FieldInfo]:
     return fields
 
 
-def allowed(name: str) -> str:
-    """Plain-English rule of a config field, derived from its type and constraints."""
-    field = _fields()[name]
-    annotation = field.annotation
-    bounds = dict(_bounds(field.metadata))
-    if typing.get_origin(annotation) is Literal:
-        bounds["one_of"] = typing.get_args(annotation)
-    if "rule" in bounds:
-        return str(bounds["rule"])
-    if "one_of" in bounds:
-        return "one of " + ", ".join(map(str, bounds["one_of"]))
-    kinds: dict[Any, str] = {
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        str: "a string",
-    }
-    kind = kinds.get(annotation, "a value")
-    if "pattern" in bounds:
-        return f"{kind} matching `{bounds['pattern']}`"
-    if "ge" in bounds and "le" in bounds:
-        return f"{kind} from {bounds['ge']} to {bounds['le']}"
-    if "ge" in bounds:
-        return f"{kind} of at least {bounds['ge']}"
-    return kind
-
-
-def _bounds(metadata: list[Any]) -> Iterator[tuple[str, Any]]:
-    """Yield (kind, value) pairs for the constraints pydantic stores on a field."""
-    for item in metadata:
-        if isinstance(item, annotated_types.Ge):
-            yield "ge", item.ge
-        elif isinstance(item, annotated_types.Le):
-            yield "le", item.le
-        elif isinstance(item, OneOf):
-            yield "one_of", item.values
-        elif isinstance(item, Rule):
-            yield "rule", item.text
-        elif (pattern := getattr(item, "pattern", None)) is not None:
-            yield "pattern", pattern
-
-
 def config_table() -> str:
     """Markdown table of every knob, its default and its rule (kept in the README by a test)."""
     rows = ["| key | default | allowed | what it sets |", "|---|---|---|---|"]
     for name, field in _fields().items():
         default = json.dumps(field.default).replace("|", "\\|")
-        rule = allowed(name).replace("|", "\\|")  # a bare pipe would split the table cell
+        rule = allowed(field).replace("|", "\\|")  # a bare pipe would split the table cell
         rows.append(f"| `{name}` | `{default}` | {rule} | {field.description} |")
     return "\n".join(rows)
 

@@ -11,7 +11,6 @@ destroy: ask for the stack prefix as confirmation, then `cdk destroy --all`; say
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -48,12 +47,6 @@ Runner = Callable[[Sequence[str]], int]
 def run(argv: Sequence[str]) -> int:
     """Run a command in the repository, streaming its output; its exit status."""
     return subprocess.run(list(argv), cwd=ROOT, check=False).returncode
-
-
-def app_settings() -> dict[str, Any]:
-    """The CDK context from cdk.json (project, environment, region)."""
-    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-    return context
 
 
 Preflight = Callable[[boto3.Session, Sequence[str]], preflight.Report]
@@ -152,8 +145,7 @@ def deploy(
 
 def destroy(runner: Runner, confirm: str | None, ask: Callable[[str], str]) -> int:
     """Delete the stacks after the operator types the stack prefix; list what is retained."""
-    context = app_settings()
-    prefix = f"{context['project_name']}-{context['environment']}"
+    prefix = AppConfig.from_cdk_json().stack_prefix
     answer = confirm if confirm is not None else ask(f"Type {prefix} to delete its stacks: ")
     if answer.strip() != prefix:
         sys.stderr.write(f"not confirmed ({answer.strip()!r} is not {prefix!r}); nothing deleted\n")

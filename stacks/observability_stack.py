@@ -60,8 +60,6 @@ class ObservabilityStack(cdk.Stack):
             api_5xx_rate_percent=config.api_5xx_rate_percent,
             api_4xx_rate_percent=config.api_4xx_rate_percent,
             latency_p99_threshold_ms=config.latency_p99_threshold_ms,
-            duration_alarm_fraction=config.duration_alarm_fraction,
-            concurrency_alarm_fraction=config.concurrency_alarm_fraction,
         )
         dead_letters = {
             "Registrar": pipeline.registrar.handler.dead_letters,

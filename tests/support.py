@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 
+from cdk_app import config
 from stacks.application import BuiltApp, build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,8 +16,7 @@ TEST_ACCOUNT = "123456789012"
 
 def cdk_json_context() -> dict[str, Any]:
     """The context the CDK CLI would pass from cdk.json."""
-    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-    return context
+    return config.cdk_json_context()
 
 
 # What the CDK CLI adds to the context of every synth (cdk.json's settings aside).

@@ -13,6 +13,12 @@ from cdk_app.constructs.observability.alarms import Comparison, Missing, notify
 from cdk_app.constructs.serving.http_api import api_metric
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
+# Fixed, not config: an operator sizes the timeout and the reservation, and these shares follow.
+# p99 past 80% of the timeout warns while there is headroom, before slow answers become timeouts
+# (5xx); concurrency past 80% of the reservation warns before requests are throttled, which the
+# throttles alarm reports once it happens.
+DURATION_ALARM_FRACTION = 0.8
+CONCURRENCY_ALARM_FRACTION = 0.8
 
 
 def _rate(api: apigw.IHttpApi, errors: str) -> cloudwatch.MathExpression:
@@ -44,8 +50,6 @@ class ServingAlarms(Construct):
         api_5xx_rate_percent: float,
         api_4xx_rate_percent: float,
         latency_p99_threshold_ms: int,
-        duration_alarm_fraction: float,
-        concurrency_alarm_fraction: float,
     ) -> None:
         super().__init__(scope, id_)
         quiet = Missing.NOT_BREACHING  # no traffic is not a fault
@@ -110,12 +114,12 @@ class ServingAlarms(Construct):
                 "FunctionDurationP99",
                 topic=topic,
                 metric=function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
-                threshold=round(timeout_seconds * 1000 * duration_alarm_fraction),
+                threshold=round(timeout_seconds * 1000 * DURATION_ALARM_FRACTION),
                 comparison=Comparison.GREATER_THAN_THRESHOLD,
                 missing=quiet,
                 evaluation_periods=3,
                 datapoints_to_alarm=2,
-                description=f"p99 duration above {duration_alarm_fraction:.0%} of the "
+                description=f"p99 duration above {DURATION_ALARM_FRACTION:.0%} of the "
                 f"{timeout_seconds} s timeout",
             ),
         ]
@@ -132,7 +136,7 @@ class ServingAlarms(Construct):
                         statistic="Maximum",
                         period=cdk.Duration.minutes(1),
                     ),
-                    threshold=max(1, round(reserved_concurrency * concurrency_alarm_fraction)),
+                    threshold=max(1, round(reserved_concurrency * CONCURRENCY_ALARM_FRACTION)),
                     comparison=Comparison.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                     missing=quiet,
                     evaluation_periods=5,
