@@ -22,7 +22,7 @@ WHEELS := $(VENV)/wheelhouse
 MODEL := lambda_image/model/model.npz
 PORT ?= 8000
 
-STACK_PREFIX ?= $(shell $(BIN)/python -c "import json; c = json.load(open('cdk.json'))['context']; print(c['project_name'] + '-' + c['environment'])" 2>/dev/null)
+STACK_PREFIX ?= $(shell $(BIN)/python -c "from cdk_app.config import AppConfig; print(AppConfig.from_cdk_json().stack_prefix)" 2>/dev/null)
 
 .PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
         status promote rollback preflight deploy destroy lock clean system rehearse

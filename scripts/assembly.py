@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
     # Run as `python scripts/diagram.py`: the app's packages sit in the repository root.
     sys.path.insert(0, str(ROOT))
 
+from cdk_app.config import cdk_json_context  # noqa: E402
 
 # What the CDK CLI adds to the context of every synth (tests/support.py passes the same).
 CLI_CONTEXT: Final[Mapping[str, Any]] = {
@@ -64,8 +65,7 @@ def load_assembly(directory: Path) -> tuple[StackTemplate, ...]:
 
 def app_context(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The context `cdk synth` passes: the CLI's own keys, cdk.json's, then `-c` overrides."""
-    cdk_json: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
-    return {**CLI_CONTEXT, **cdk_json, **overrides}
+    return {**CLI_CONTEXT, **cdk_json_context(), **overrides}
 
 
 class SynthError(RuntimeError):
