@@ -19,8 +19,15 @@ from typing import Any
 import boto3
 
 from rehearsal.emulator import ACCOUNT, ROOT
-from training.contract import INSTANCE_STATE_CHANGE, Env, Output, Stack, dataset_key, stack_name
-from training.contract import ORIGIN_HEADER as HEADER
+from training.contract import (
+    INSTANCE_STATE_CHANGE,
+    ORIGIN_HEADER,
+    Env,
+    Output,
+    Stack,
+    dataset_key,
+    stack_name,
+)
 
 PREFIX = "iris-ml-dev"
 DATA, PIPELINE, API = (stack_name(PREFIX, part) for part in (Stack.DATA, Stack.PIPELINE, Stack.API))
@@ -350,7 +357,7 @@ def api_refuses_without_key(ctx: Context) -> str:
     marks its answers with x-rehearsal-standin).
     """
     found = []
-    for headers, expected in (({}, 401), ({HEADER: "not-the-origin-key"}, 403)):
+    for headers, expected in (({}, 401), ({ORIGIN_HEADER: "not-the-origin-key"}, 403)):
         status, answer_headers, body = _call(_api_url(ctx), ctx.ca_bundle, headers)
         lowered = {k.lower() for k in answer_headers}
         if status != expected or "x-rehearsal-standin" in lowered:
@@ -364,12 +371,12 @@ def api_refuses_without_key(ctx: Context) -> str:
 
 def api_reaches_function(ctx: Context) -> str:
     """With the origin key the authorizer admits the call to the serving function's `live` alias."""
-    status, headers, body = _call(_api_url(ctx), ctx.ca_bundle, {HEADER: _origin_key(ctx)})
+    status, headers, body = _call(_api_url(ctx), ctx.ca_bundle, {ORIGIN_HEADER: _origin_key(ctx)})
     lowered = {k.lower(): v for k, v in headers.items()}
     if status != 200 or lowered.get("x-rehearsal-standin") != "serving":
         raise CheckFailed(
             f"a call with the origin key answered {status} {body[:200]}; "
-            f"{_authorizer_answer(ctx, {HEADER: 'redacted'})}"
+            f"{_authorizer_answer(ctx, {ORIGIN_HEADER: 'redacted'})}"
         )
     return "200 from the serving function (its zip stand-in) with the origin key"
 

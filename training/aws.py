@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from training.contract import DATASET_FILE, DATASETS_PREFIX, IDENTIFIER, IMAGE_TAG
+from training.contract import DATASET_FILE, DATASETS_PREFIX, IDENTIFIER, IMAGE_TAG, dataset_key
 
 # A clock returns the current UTC time; tests pass a fixed or stepping one.
 Clock = Callable[[], datetime]
@@ -84,7 +84,7 @@ class DatasetLocation:
     @property
     def key(self) -> str:
         """The object key."""
-        return f"{DATASETS_PREFIX}{self.name}/{self.version}/{DATASET_FILE}"
+        return dataset_key(self.name, self.version)
 
     @property
     def uri(self) -> str:
