@@ -28,12 +28,12 @@ from training.contract import (
     dataset_key,
     stack_name,
 )
+from training.exit_codes import ExitCode
 
 PREFIX = "iris-ml-dev"
 DATA, PIPELINE, API = (stack_name(PREFIX, part) for part in (Stack.DATA, Stack.PIPELINE, Stack.API))
 SEED = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"
 UPLOAD_VERSION = "rehearsal-1"
-EXIT_EXISTS = 7  # `python -m training upload` on an existing version (training/cli.py)
 LAUNCH_TIMEOUT_S = 30.0
 MONITOR_TIMEOUT_S = 30.0
 POLL_S = 0.5
@@ -219,13 +219,13 @@ def function_errors(ctx: Context, function: str) -> str:
 
 
 def second_upload_refused(ctx: Context) -> str:
-    """Dataset versions are write-once: the same version again exits EXIT_EXISTS."""
+    """Dataset versions are write-once: the same version again exits ExitCode.EXISTS."""
     done = _upload(ctx, UPLOAD_VERSION)
-    if done.returncode != EXIT_EXISTS:
+    if done.returncode != ExitCode.EXISTS:
         raise CheckFailed(
-            f"second upload of {UPLOAD_VERSION} exited {done.returncode}, not {EXIT_EXISTS}"
+            f"second upload of {UPLOAD_VERSION} exited {done.returncode}, not {ExitCode.EXISTS}"
         )
-    return f"exit {EXIT_EXISTS}: {done.stderr.strip().splitlines()[-1][:120]}"
+    return f"exit {ExitCode.EXISTS}: {done.stderr.strip().splitlines()[-1][:120]}"
 
 
 def _deliver(ctx: Context, event: dict[str, Any]) -> list[str]:

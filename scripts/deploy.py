@@ -28,9 +28,9 @@ if str(ROOT) not in sys.path:
 from cdk_app.config import AppConfig  # noqa: E402
 from scripts import preflight  # noqa: E402
 from training.aws import stack_output  # noqa: E402
-from training.cli import request_retrain  # noqa: E402
+from training.cli.datasets import request_retrain  # noqa: E402
+from training.cli.live_model import LiveModelError, fetch_live_model  # noqa: E402
 from training.contract import Output, Stack, stack_name  # noqa: E402
-from training.live_model import LiveModelError, fetch_live_model  # noqa: E402
 from training.registry import Registry  # noqa: E402
 
 CDK = ("npx", "--no-install", "cdk")

@@ -36,7 +36,8 @@ import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from training.aws import DatasetLocation, configure_logging, iso, new_run_id, utc_now  # noqa: E402
-from training.cli import format_registry, upload_dataset  # noqa: E402
+from training.cli.datasets import upload_dataset  # noqa: E402
+from training.cli.views import format_registry  # noqa: E402
 from training.control import registrar  # noqa: E402
 from training.instance.docker import LocalBuild  # noqa: E402
 from training.instance.pipeline import run_pipeline  # noqa: E402

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from training.cli import main
+from training.cli.main import main
 
 raise SystemExit(main())

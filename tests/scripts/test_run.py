@@ -87,7 +87,7 @@ class Hide(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Hide())
 sys.path.insert(0, "lambda_image")
-from training.cli import main
+from training.cli.main import main
 assert main(["train", "--out", {str(tmp_path)!r}]) == 0
 import json
 from app.handler import handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 from mypy_boto3_s3 import S3Client
 
-import training.cli as cli_module
-from training.cli import main
+import training.cli.local as local_command
+from training.cli.main import COMMANDS, build_parser, main
+from training.cli.main import command as load_command
 from training.ml.dataset import bundled_iris_csv
 from training.ml.export import METADATA_FILE, MODEL_FILE, ExportError
 
@@ -29,6 +31,32 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
 
 
 # Help.
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    """main imports the chosen command's module alone: a cloud command's help loads no ML code."""
+    probe = (
+        "import sys\n"
+        "from training.cli.main import main\n"
+        "main(['status', '--help'])\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('numpy', 'sklearn')\n"
+        "          or m in ('training.cli.local', 'training.cli.promotion')]\n"
+        "sys.stderr.write(repr(sorted(loaded)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stderr == "[]"
+    assert "--events N" in done.stdout
+
+
+def test_every_command_builds_with_help_and_options() -> None:
+    """The table in main.py and each module's COMMANDS name the same commands."""
+    for module in {entry.module for entry in COMMANDS.values()}:
+        defined = importlib.import_module(f"training.cli.{module}").COMMANDS
+        assert set(defined) == {name for name, e in COMMANDS.items() if e.module == module}
+    assert all(load_command(name).description for name in COMMANDS)
+    build_parser()  # every command's options at once: no clash, no missing module
 
 
 def test_top_level_help_lists_the_commands_and_exit_codes(
@@ -349,7 +377,7 @@ def test_export_error_exits_1(
     def refuse(*_: object, **__: object) -> None:
         raise ExportError("no exporter for Thing; supported: KNeighborsClassifier")
 
-    monkeypatch.setattr(cli_module, "export_model", refuse)
+    monkeypatch.setattr(local_command, "export_model", refuse)
     assert main(["train", "--out", str(tmp_path / "m")]) == 1
     assert capsys.readouterr().err == (
         "cannot export the model: no exporter for Thing; supported: KNeighborsClassifier\n"

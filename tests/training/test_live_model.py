@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.training.fakes import REPOSITORY, REPOSITORY_URI
-from training.live_model import LiveModelError, fetch_live_model, model_files
+from training.cli.live_model import LiveModelError, fetch_live_model, model_files
 from training.registry import ImageRecord, ModelRecord, Registry
 
 MODEL = b"model bytes"

@@ -21,7 +21,7 @@ from tests.training.fakes import (
     PromotionWorld,
     deploy_outputs,
 )
-from training.cli import main
+from training.cli.main import main
 from training.control.promotion_services import ALL_AT_ONCE, PromotionServices, PromotionSettings
 from training.registry import Registry
 

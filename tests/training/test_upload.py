@@ -16,10 +16,11 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from mypy_boto3_s3 import S3Client
 
-import training.cli as cli_module
+import training.cli.pipeline as pipeline_command
 import training.instance.pipeline as pipeline_module
 from tests.training.fakes import TABLE, FakeImds, RecordingRunner, StepClock
-from training.cli import main
+from training.cli.main import main
+from training.exit_codes import ExitCode
 from training.instance.docker import DockerCli
 from training.instance.settings import PipelineSettings, Services
 from training.ml.dataset import bundled_iris_csv
@@ -270,7 +271,7 @@ def test_pipeline_reads_its_run_from_the_instance_tags_and_shuts_down_only_when_
         docker = DockerCli(run=RecordingRunner(registry=ecr))
         return Services(registry, s3, ecr, boto3.client("ssm"), docker, imds, Host(), clock)
 
-    monkeypatch.setattr(cli_module, "connect_services", connect)
+    monkeypatch.setattr(pipeline_command, "connect_services", connect)
 
     assert main(["pipeline", "--from-instance-tags"]) == 0
     assert capsys.readouterr().out.startswith("run 20261127T140501Z-1a2b3c4d: succeeded\n")
@@ -280,15 +281,16 @@ def test_pipeline_reads_its_run_from_the_instance_tags_and_shuts_down_only_when_
     assert shutdowns == ["now"]
 
 
-def test_the_pipeline_and_the_cli_agree_on_exit_codes() -> None:
+def test_the_pipeline_exits_with_the_shared_table() -> None:
+    """Each run status ends the process with its code from training.exit_codes, the one table."""
     assert pipeline_module.EXIT_CODES == {
-        "succeeded": cli_module.EXIT_OK,
-        "failed": cli_module.EXIT_FAILED,
-        "rejected": cli_module.EXIT_REFUSED,
-        "interrupted": 5,
-        "timed_out": 6,
+        "succeeded": ExitCode.OK,
+        "failed": ExitCode.FAILED,
+        "rejected": ExitCode.REFUSED,
+        "interrupted": ExitCode.INTERRUPTED,
+        "timed_out": ExitCode.TIMED_OUT,
     }
-    assert pipeline_module.EXIT_INVALID_DATASET == cli_module.EXIT_INVALID_DATASET
+    assert [int(code) for code in pipeline_module.EXIT_CODES.values()] == [0, 1, 4, 5, 6]
 
 
 def test_pipeline_without_its_environment_names_the_variable(

@@ -28,6 +28,7 @@ from training.aws import (
     parse_iso,
     utc_now,
 )
+from training.exit_codes import ExitCode
 from training.instance.docker import (
     SINGLE_IMAGE_MANIFESTS,
     CommandCancelledError,
@@ -66,18 +67,13 @@ if TYPE_CHECKING:
 
     from training.control.promotion_services import ParameterStore as SSMClient
 
-EXIT_SUCCEEDED = 0
-EXIT_FAILED = 1
-EXIT_INVALID_DATASET = 3
-EXIT_REJECTED = 4
-EXIT_INTERRUPTED = 5
-EXIT_TIMED_OUT = 6
+# The run's status decides the process's exit code (the user data logs it; ExitCode's table).
 EXIT_CODES = {
-    SUCCEEDED: EXIT_SUCCEEDED,
-    FAILED: EXIT_FAILED,
-    REJECTED: EXIT_REJECTED,
-    INTERRUPTED: EXIT_INTERRUPTED,
-    TIMED_OUT: EXIT_TIMED_OUT,
+    SUCCEEDED: ExitCode.OK,
+    FAILED: ExitCode.FAILED,
+    REJECTED: ExitCode.REFUSED,
+    INTERRUPTED: ExitCode.INTERRUPTED,
+    TIMED_OUT: ExitCode.TIMED_OUT,
 }
 
 _log = logging.getLogger(__name__)
@@ -154,7 +150,7 @@ class _Pipeline:
                 else f"run {existing.run_id} is for {existing.dataset_uri}, not {location.uri}"
             )
             log(_log, "refusing to run", level=logging.ERROR, run_id=existing.run_id, reason=reason)
-            return RunOutcome(existing.run_id, existing.status, EXIT_FAILED, reason)
+            return RunOutcome(existing.run_id, existing.status, ExitCode.FAILED, reason)
         try:
             instance = (self.imds.instance_id(), self.imds.instance_type(), self.imds.lifecycle())
         except ImdsError as err:
@@ -178,7 +174,7 @@ class _Pipeline:
         if isinstance(err, StopError):
             return err.status, err.reason, None
         if isinstance(err, DatasetError):
-            return FAILED, str(err), EXIT_INVALID_DATASET
+            return FAILED, str(err), ExitCode.INVALID_DATASET
         if isinstance(err, ClientError | BotoCoreError):
             return FAILED, f"{self.step} failed: {error_reason(err)}", None
         if isinstance(err, _StepError | CommandError | ExportError | ImdsError | OSError):
@@ -383,7 +379,7 @@ class _Pipeline:
                 run_id=self.request.run_id,
                 error=error_reason(again),
             )
-            return RunOutcome(self.request.run_id, FAILED, EXIT_FAILED, reason)
+            return RunOutcome(self.request.run_id, FAILED, ExitCode.FAILED, reason)
 
     def _existing_image(self, tag: str) -> str | None:
         """The digest of an image already pushed under `tag` (a re-run), else None."""
@@ -439,7 +435,7 @@ class _Pipeline:
                 run_id=run.run_id,
                 status=run.status,
             )
-            code = EXIT_CODES.get(run.status, EXIT_FAILED)
+            code = EXIT_CODES.get(run.status, ExitCode.FAILED)
         log(_log, "run finished", run_id=run.run_id, status=run.status, reason=run.reason)
         return RunOutcome(
             run_id=run.run_id,

@@ -1,0 +1,117 @@
+"""Argument types and options the commands share; a bad value is a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from training.aws import DatasetLocation, LocationError
+from training.contract import IDENTIFIER, MODEL_VERSION, RUN_ID
+
+DEFAULT_STACK_PREFIX = "iris-ml-dev"
+DEFAULT_MIN_ROWS_PER_CLASS = 10
+
+# Argument types: argparse turns their ArgumentTypeError into a usage error (exit 2).
+
+
+def unit_interval(text: str) -> float:
+    """Parse a number in [0, 1]."""
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def open_unit_interval(text: str) -> float:
+    """Parse a number strictly between 0 and 1."""
+    value = finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Parse a finite float."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer of at least 1."""
+    value = integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def integer(text: str) -> int:
+    """Parse an integer."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def identifier(text: str) -> str:
+    """Check a dataset name or version: it becomes part of an S3 key and an ECR tag."""
+    if not IDENTIFIER.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not valid: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
+def s3_dataset_uri(text: str) -> str:
+    """Check an s3:// URI follows the data lake's layout."""
+    try:
+        return DatasetLocation.parse(text).uri
+    except LocationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def run_id_type(text: str) -> str:
+    """Check a run id's shape."""
+    if not RUN_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a run id: expected <UTC yyyymmddThhmmssZ>-<8 hex>, "
+            "e.g. 20261127T140501Z-1a2b3c4d"
+        )
+    return text
+
+
+def model_version_type(text: str) -> str:
+    """Check a model version's shape: 12 lower-case hex digits."""
+    if not MODEL_VERSION.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a model version: expected 12 lower-case hex digits, e.g. "
+            "0a1b2c3d4e5f (`python -m training status` lists them)"
+        )
+    return text
+
+
+def add_stack_prefix(parser: argparse.ArgumentParser) -> None:
+    """The --stack-prefix option of every command that reads the deployed stacks' outputs."""
+    parser.add_argument(
+        "--stack-prefix",
+        default=DEFAULT_STACK_PREFIX,
+        metavar="PREFIX",
+        help="<project>-<environment> of the deployed stacks, whose outputs name the bucket, "
+        "table and functions (default: %(default)s)",
+    )
+
+
+def add_min_rows_per_class(parser: argparse.ArgumentParser) -> None:
+    """The --min-rows-per-class option of every command that validates a dataset."""
+    parser.add_argument(
+        "--min-rows-per-class",
+        type=positive_int,
+        default=DEFAULT_MIN_ROWS_PER_CLASS,
+        metavar="N",
+        help="refuse a dataset with fewer rows in any class (default: %(default)s)",
+    )

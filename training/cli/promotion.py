@@ -1,0 +1,165 @@
+"""`promote` and `rollback`: move the API to a registered model through CodeDeploy."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from training.aws import StackOutputError
+from training.cli.arguments import add_stack_prefix, model_version_type
+from training.cli.cloud import failure
+from training.cli.command import Command
+from training.cli.console import error, output
+from training.control.promotion import promote, rollback
+from training.control.promotion_services import (
+    ALL_AT_ONCE,
+    Promotion,
+    PromotionError,
+    PromotionRefusedError,
+    PromotionServices,
+    PromotionSettings,
+)
+from training.exit_codes import ExitCode, describe
+from training.registry import ROLLED_BACK, RegistryConflictError, RegistryError
+
+_STARTED = {
+    ExitCode.OK: "the deployment started and is recorded (follow it with `status`)",
+    ExitCode.FAILED: "AWS error or stack output missing (the message says what state AWS is in)",
+    ExitCode.USAGE: "bad usage",
+}
+_PROMOTE_EPILOG = describe(
+    {
+        **_STARTED,
+        ExitCode.PROMOTION_REFUSED: "refused: the model is not in the registry, was rejected "
+        "or failed, has\n     no image yet, or is already live, or a deployment is still "
+        "running (nothing\n     changed); or another promotion moved the live model meanwhile "
+        "(run status and\n     retry; the message says whether a deployment had been started)",
+    }
+)
+_ROLLBACK_EPILOG = describe(
+    {
+        **_STARTED,
+        ExitCode.PROMOTION_REFUSED: "refused: no rollback model is recorded and no --to was "
+        "given, the model\n     is not in the registry, was rejected or failed, has no image, "
+        "or is already live,\n     or a deployment is still running (nothing changed); or "
+        "another promotion moved\n     the live model meanwhile (run status and retry; the "
+        "message says whether a\n     deployment had been started)",
+    }
+)
+
+
+def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--version",
+        type=model_version_type,
+        required=True,
+        metavar="V",
+        help="model version to make live (12 hex digits, as `status` lists them)",
+    )
+    parser.add_argument(
+        "--reason",
+        metavar="TEXT",
+        default="manual promotion",
+        help="why, recorded with the promotion (default: %(default)s)",
+    )
+    add_stack_prefix(parser)
+
+
+def _add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--to",
+        type=model_version_type,
+        metavar="V",
+        help="model version to return to (default: the rollback model `status` shows)",
+    )
+    parser.add_argument(
+        "--reason",
+        metavar="TEXT",
+        default="manual rollback",
+        help="why, recorded with the rollback (default: %(default)s)",
+    )
+    add_stack_prefix(parser)
+
+
+def connect_promotion(stack_prefix: str) -> PromotionServices:
+    """Promotion services for the deployed stacks, acting as the caller (STS identity ARN)."""
+    settings = PromotionSettings.from_stacks(boto3.client("cloudformation"), stack_prefix)
+    actor = str(boto3.client("sts").get_caller_identity()["Arn"])
+    return PromotionServices.connect(settings, actor=actor)
+
+
+def _run_promote(args: argparse.Namespace) -> int:
+    return _run_promotion(
+        lambda services: promote(
+            args.version,
+            actor=services.registry.actor,
+            reason=args.reason,
+            services=services,
+        ),
+        stack_prefix=args.stack_prefix,
+    )
+
+
+def _run_rollback(args: argparse.Namespace) -> int:
+    return _run_promotion(
+        lambda services: rollback(
+            to=args.to, actor=services.registry.actor, reason=args.reason, services=services
+        ),
+        stack_prefix=args.stack_prefix,
+    )
+
+
+def _run_promotion(start: Callable[[PromotionServices], Promotion], *, stack_prefix: str) -> int:
+    """Connect, start the promotion or rollback, and report it."""
+    try:
+        promotion = start(connect_promotion(stack_prefix))
+    except (PromotionRefusedError, RegistryConflictError) as err:
+        error(f"refused: {err}")
+        return ExitCode.PROMOTION_REFUSED
+    except (ClientError, BotoCoreError, StackOutputError, PromotionError, RegistryError) as err:
+        error(f"failed: {failure(err)}")
+        return ExitCode.FAILED
+    verb = "rolling back to" if promotion.type == ROLLED_BACK else "promoting"
+    how = (
+        "all at once"
+        if promotion.deployment_config == ALL_AT_ONCE
+        else promotion.deployment_config or "by the deployment group's canary"
+    )
+    output(
+        f"{verb} {promotion.model_version}: CodeDeploy deployment {promotion.deployment_id} "
+        f"shifts the live alias from Lambda version {promotion.previous_lambda_version} to "
+        f"{promotion.lambda_version} ({how})\n"
+        f"rollback model: {promotion.previous_model_version or 'none'}\n"
+        "CodeDeploy moves the alias back by itself if a guard alarm fires; follow it with "
+        "`python -m training status`"
+    )
+    return ExitCode.OK
+
+
+COMMANDS: dict[str, Command] = {
+    "promote": Command(
+        description="Deploy a registered model to the API: publish a Lambda version with its\n"
+        "image, start a CodeDeploy deployment that shifts the live alias by the deployment\n"
+        "group's canary (CodeDeploy rolls back by itself when a guard alarm fires), record\n"
+        "the move in the registry, and point the live model parameter and the ECR tags\n"
+        "live/rollback at it. The model that was live becomes the rollback model. Your\n"
+        "identity (STS) is recorded as the actor. Refused, changing nothing, for a model\n"
+        "that is unknown, rejected, failed, without an image, or already live.",
+        add_arguments=_add_promote_arguments,
+        run=_run_promote,
+        epilog=_PROMOTE_EPILOG,
+    ),
+    "rollback": Command(
+        description="Deploy the rollback model (the one live before the current one) or the\n"
+        f"model --to names, as promote does but with {ALL_AT_ONCE},\n"
+        "so it takes effect in seconds. The model rolled back from becomes the rollback\n"
+        "model. Refused, changing nothing, when there is no rollback model and no --to, or\n"
+        "for a model that is unknown, rejected, failed, without an image, or already live.",
+        add_arguments=_add_rollback_arguments,
+        run=_run_rollback,
+        epilog=_ROLLBACK_EPILOG,
+    ),
+}
