@@ -22,7 +22,8 @@ WHEELS := $(VENV)/wheelhouse
 MODEL := lambda_image/model/model.npz
 PORT ?= 8000
 
-STACK_PREFIX ?= $(shell $(BIN)/python -c "from cdk_app.config import AppConfig; print(AppConfig.from_cdk_json().stack_prefix)" 2>/dev/null)
+# The operator commands find the stacks themselves: STACK_PREFIX=... (or AWS_REGION=...) on the
+# command line reaches them through the environment, else cdk.json decides.
 
 .PHONY: help install model synth check test lint format run bench diagram cost retrain retrain-local registry \
         status promote rollback preflight deploy destroy lock clean system rehearse
@@ -114,25 +115,25 @@ cost: install model ## Estimate the monthly AWS bill of the configured app (list
 
 retrain: install ## Train on dataset version DATASET=<version> in AWS (needs AWS credentials)
 	@test -n "$(DATASET)" || { echo "usage: make retrain DATASET=<version> [REASON=...]"; exit 2; }
-	python -m training retrain --dataset-version "$(DATASET)" --stack-prefix "$(STACK_PREFIX)" \
+	python -m training retrain --dataset-version "$(DATASET)" \
 	  $(if $(REASON),--reason "$(REASON)")
 
 retrain-local: install ## Run the whole pipeline against an in-process AWS emulation (moto)
 	python scripts/retrain_local.py
 
 registry: install ## Show the model registry in AWS: live, rollback, models, runs
-	python -m training registry --stack-prefix "$(STACK_PREFIX)"
+	python -m training registry
 
 status: install ## Show the live model, the rollback target and the history (AWS)
-	python -m training status --stack-prefix "$(STACK_PREFIX)"
+	python -m training status
 
 promote: install ## Promote model VERSION=<model version> through the canary (AWS)
 	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=<model version> [REASON=...]"; exit 2; }
-	python -m training promote --version "$(VERSION)" --stack-prefix "$(STACK_PREFIX)" \
+	python -m training promote --version "$(VERSION)" \
 	  $(if $(REASON),--reason "$(REASON)")
 
 rollback: install ## Roll back to the rollback target, or to TO=<model version> (AWS)
-	python -m training rollback --stack-prefix "$(STACK_PREFIX)" $(if $(TO),--to "$(TO)") \
+	python -m training rollback $(if $(TO),--to "$(TO)") \
 	  $(if $(REASON),--reason "$(REASON)")
 
 # CONTEXT="key=value ..." becomes `-c key=value ...` for preflight and deploy alike, so both see

@@ -411,7 +411,11 @@ class AppConfig:
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
     """cdk.json's `context`: what the CDK CLI passes the app before any `-c key=value`."""
     try:
-        document = json.loads(path.read_text())
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"

@@ -96,7 +96,7 @@ def _upload(ctx: Context, version: str) -> subprocess.CompletedProcess[str]:
             "upload",
             "--dataset",
             str(SEED),
-            "--version",
+            "--dataset-version",
             version,
             "--stack-prefix",
             PREFIX,

@@ -98,6 +98,12 @@ def test_a_broken_cdk_json_is_a_config_error(tmp_path: Path, text: str, message:
         AppConfig.from_cdk_json(path=cdk_json)
 
 
+def test_a_missing_cdk_json_is_a_config_error(tmp_path: Path) -> None:
+    """The operator CLI reads cdk.json outside `cdk synth`: a missing file is named, not a trace."""
+    with pytest.raises(ConfigError, match=r"cannot read .*cdk\.json: No such file"):
+        AppConfig.from_cdk_json(path=tmp_path / "cdk.json")
+
+
 def test_cli_strings_are_coerced() -> None:
     # `cdk synth -c log_retention_days=30` passes the value as a string.
     config = AppConfig.from_context({"log_retention_days": "30", "environment": "prod"})

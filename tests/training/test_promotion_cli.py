@@ -303,9 +303,9 @@ def test_usage_errors_exit_2(
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("status", ["--stack-prefix", "--events"]),
-        ("promote", ["--version", "--reason", "--stack-prefix"]),
-        ("rollback", ["--to", "--reason", "--stack-prefix"]),
+        ("status", ["--stack-prefix", "--region", "--events"]),
+        ("promote", ["--version", "--reason", "--stack-prefix", "--region"]),
+        ("rollback", ["--to", "--reason", "--stack-prefix", "--region"]),
     ],
 )
 def test_help_explains_every_option_and_exit_code(

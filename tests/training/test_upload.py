@@ -54,7 +54,7 @@ def deploy_outputs(outputs: dict[str, dict[str, str]]) -> None:
 def test_upload_validates_then_writes_a_new_immutable_version(
     s3: S3Client, csv_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["upload", "--dataset", str(csv_file), "--version", "v2", "--bucket", "data"]
+    args = ["upload", "--dataset", str(csv_file), "--dataset-version", "v2", "--bucket", "data"]
     assert main(args) == 0
     out = capsys.readouterr().out
     data = bundled_iris_csv()
@@ -78,7 +78,7 @@ def test_upload_refuses_an_invalid_file_and_uploads_nothing(
     s3: S3Client, csv_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     csv_file.write_text("sepal_length,species\n1.0,setosa\n")
-    args = ["upload", "--dataset", str(csv_file), "--version", "v2", "--bucket", "data"]
+    args = ["upload", "--dataset", str(csv_file), "--dataset-version", "v2", "--bucket", "data"]
     assert main(args) == 3
     err = capsys.readouterr().err
     assert "missing column: petal_width" in err
@@ -90,14 +90,27 @@ def test_upload_finds_the_bucket_in_the_data_stack(
     s3: S3Client, csv_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deploy_outputs({f"{PREFIX}-data": {"DatasetBucketName": "data"}})
-    assert main(["upload", "--dataset", str(csv_file), "--name", "flowers", "--version", "v9"]) == 0
+    assert (
+        main(
+            [
+                "upload",
+                "--dataset",
+                str(csv_file),
+                "--dataset-name",
+                "flowers",
+                "--dataset-version",
+                "v9",
+            ]
+        )
+        == 0
+    )
     assert s3.head_object(Bucket="data", Key="datasets/flowers/v9/data.csv")["ContentLength"] > 0
 
 
 def test_upload_without_a_deployed_stack_says_so(
     s3: S3Client, csv_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["upload", "--dataset", str(csv_file), "--version", "v2"]) == 1
+    assert main(["upload", "--dataset", str(csv_file), "--dataset-version", "v2"]) == 1
     assert "cannot read stack iris-ml-dev-data" in capsys.readouterr().err
 
 
@@ -325,15 +338,19 @@ def test_pipeline_usage_errors(
             "upload",
             [
                 "--dataset",
-                "--name",
-                "--version",
+                "--dataset-name",
+                "--dataset-version",
                 "--bucket",
                 "--stack-prefix",
+                "--region",
                 "--min-rows-per-class",
             ],
         ),
-        ("retrain", ["--dataset-version", "--dataset-name", "--stack-prefix", "--reason"]),
-        ("registry", ["--stack-prefix", "--table", "--runs"]),
+        (
+            "retrain",
+            ["--dataset-version", "--dataset-name", "--stack-prefix", "--region", "--reason"],
+        ),
+        ("registry", ["--stack-prefix", "--region", "--table", "--runs"]),
     ],
 )
 def test_help_explains_every_option_and_exit_code(

@@ -6,9 +6,9 @@ import argparse
 import math
 
 from training.aws import DatasetLocation, LocationError
+from training.cli.settings import FROM_SETTINGS
 from training.contract import IDENTIFIER, MODEL_VERSION, RUN_ID
 
-DEFAULT_STACK_PREFIX = "iris-ml-dev"
 DEFAULT_MIN_ROWS_PER_CLASS = 10
 
 # Argument types: argparse turns their ArgumentTypeError into a usage error (exit 2).
@@ -96,13 +96,31 @@ def model_version_type(text: str) -> str:
 
 
 def add_stack_prefix(parser: argparse.ArgumentParser) -> None:
-    """The --stack-prefix option of every command that reads the deployed stacks' outputs."""
+    """--stack-prefix and --region: which deployed app a command reads and changes."""
     parser.add_argument(
         "--stack-prefix",
-        default=DEFAULT_STACK_PREFIX,
+        default=FROM_SETTINGS,
         metavar="PREFIX",
         help="<project>-<environment> of the deployed stacks, whose outputs name the bucket, "
-        "table and functions (default: %(default)s)",
+        "table and functions (default: $STACK_PREFIX, else project_name-environment in cdk.json)",
+    )
+    parser.add_argument(
+        "--region",
+        default=FROM_SETTINGS,
+        metavar="REGION",
+        help="region of the stacks (default: $AWS_REGION, $AWS_DEFAULT_REGION, else cdk.json's)",
+    )
+
+
+def add_dataset_name(parser: argparse.ArgumentParser) -> None:
+    """--dataset-name of the commands that address the data lake."""
+    parser.add_argument(
+        "--dataset-name",
+        type=identifier,
+        default=FROM_SETTINGS,
+        metavar="NAME",
+        help="dataset name, the key's <name> part (default: $DATASET_NAME, else cdk.json's "
+        "dataset_name)",
     )
 
 

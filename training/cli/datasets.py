@@ -14,7 +14,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import DatasetLocation, StackOutputError, error_code, error_reason, stack_output
-from training.cli.arguments import add_min_rows_per_class, add_stack_prefix, identifier
+from training.cli.arguments import (
+    add_dataset_name,
+    add_min_rows_per_class,
+    add_stack_prefix,
+    identifier,
+)
 from training.cli.command import Command
 from training.cli.console import error, output
 from training.contract import Output, Stack, stack_name
@@ -31,7 +36,8 @@ _UPLOAD_EPILOG = describe(
         ExitCode.FAILED: "the upload failed (AWS error, stack output missing)",
         ExitCode.USAGE: "bad usage",
         ExitCode.INVALID_DATASET: "the dataset is invalid or cannot be read (nothing uploaded)",
-        ExitCode.EXISTS: "that dataset version already exists; upload under a new --version",
+        ExitCode.EXISTS: "that dataset version already exists; upload under a new "
+        "--dataset-version",
     }
 )
 _RETRAIN_EPILOG = describe(
@@ -48,16 +54,12 @@ def _add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", type=Path, required=True, metavar="FILE", help="CSV file to upload"
     )
+    add_dataset_name(parser)
     parser.add_argument(
-        "--name",
-        type=identifier,
-        default="iris",
-        help="dataset name, the key's <name> part (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--version",
+        "--dataset-version",
         type=identifier,
         required=True,
+        metavar="VERSION",
         help="dataset version, the key's <version> part; a version is never overwritten",
     )
     parser.add_argument(
@@ -107,7 +109,7 @@ def upload_dataset(
         if error_code(err) in ("PreconditionFailed", "ConditionalRequestConflict"):
             raise DatasetExistsError(
                 f"{location.uri} already exists: dataset versions are immutable, so upload "
-                "under a new --version"
+                "under a new --dataset-version"
             ) from err
         raise
     return Upload(location.uri, response.get("VersionId"), dataset.sha256, dataset.rows)
@@ -119,8 +121,8 @@ def _run_upload(args: argparse.Namespace) -> int:
         data = read_source(source)
         dataset = parse_dataset(
             data,
-            name=args.name,
-            version=args.version,
+            name=args.dataset_name,
+            version=args.dataset_version,
             source=source,
             min_rows_per_class=args.min_rows_per_class,
         )
@@ -129,12 +131,16 @@ def _run_upload(args: argparse.Namespace) -> int:
         return ExitCode.INVALID_DATASET
     try:
         bucket = args.bucket or stack_output(
-            boto3.client("cloudformation"),
+            boto3.client("cloudformation", region_name=args.region),
             stack_name(args.stack_prefix, Stack.DATA),
             Output.DATASET_BUCKET_NAME,
         )
-        location = DatasetLocation(bucket=bucket, name=args.name, version=args.version)
-        upload = upload_dataset(boto3.client("s3"), location, dataset, data)
+        location = DatasetLocation(
+            bucket=bucket, name=args.dataset_name, version=args.dataset_version
+        )
+        upload = upload_dataset(
+            boto3.client("s3", region_name=args.region), location, dataset, data
+        )
     except DatasetExistsError as err:
         error(str(err))
         return ExitCode.EXISTS
@@ -157,13 +163,7 @@ def _add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VERSION",
         help="dataset version to train on (already uploaded)",
     )
-    parser.add_argument(
-        "--dataset-name",
-        type=identifier,
-        default="iris",
-        metavar="NAME",
-        help="dataset name (default: %(default)s)",
-    )
+    add_dataset_name(parser)
     add_stack_prefix(parser)
     parser.add_argument("--reason", metavar="TEXT", help="why, recorded with the run's start event")
 
@@ -195,7 +195,7 @@ def request_retrain(
                 location.uri,
                 [
                     f"no dataset at {location.uri}; upload it first with `python -m training "
-                    f"upload --dataset FILE --name {name} --version {version}`"
+                    f"upload --dataset FILE --dataset-name {name} --dataset-version {version}`"
                 ],
             ) from err
         raise
@@ -221,10 +221,10 @@ def request_retrain(
 def _run_retrain(args: argparse.Namespace) -> int:
     try:
         answer = request_retrain(
-            cloudformation=boto3.client("cloudformation"),
-            s3=boto3.client("s3"),
-            sts=boto3.client("sts"),
-            lambda_client=boto3.client("lambda"),
+            cloudformation=boto3.client("cloudformation", region_name=args.region),
+            s3=boto3.client("s3", region_name=args.region),
+            sts=boto3.client("sts", region_name=args.region),
+            lambda_client=boto3.client("lambda", region_name=args.region),
             stack_prefix=args.stack_prefix,
             name=args.dataset_name,
             version=args.dataset_version,

@@ -8,7 +8,10 @@ import sys
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
+from training.aws import SettingsError
+from training.cli import settings
 from training.cli.command import Command
+from training.cli.console import error
 from training.exit_codes import ExitCode, describe
 
 
@@ -99,5 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         # argparse exits on --help (0) and on bad usage (2); callers get the code back.
         return exit_.code if isinstance(exit_.code, int) else ExitCode.USAGE
+    try:
+        settings.resolve(args)
+    except SettingsError as err:
+        error(str(err))
+        return ExitCode.USAGE
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)

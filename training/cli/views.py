@@ -52,6 +52,16 @@ _FETCH_LIVE_EPILOG = describe(
 )
 
 
+def deployed_registry(args: argparse.Namespace, *, table: str | None = None) -> Registry:
+    """The registry of the deployed stacks (the pipeline stack's output), read as the CLI."""
+    name = table or stack_output(
+        boto3.client("cloudformation", region_name=args.region),
+        stack_name(args.stack_prefix, Stack.PIPELINE),
+        Output.REGISTRY_TABLE_NAME,
+    )
+    return Registry(name, dynamodb=boto3.resource("dynamodb", region_name=args.region), actor="cli")
+
+
 def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     add_stack_prefix(parser)
     parser.add_argument(
@@ -119,12 +129,7 @@ def format_registry(registry: Registry, *, runs: int = DEFAULT_RUNS) -> str:
 
 def _run_registry(args: argparse.Namespace) -> int:
     try:
-        table = args.table or stack_output(
-            boto3.client("cloudformation"),
-            stack_name(args.stack_prefix, Stack.PIPELINE),
-            Output.REGISTRY_TABLE_NAME,
-        )
-        text = format_registry(Registry(table, actor="cli"), runs=args.runs)
+        text = format_registry(deployed_registry(args, table=args.table), runs=args.runs)
     except (ClientError, BotoCoreError, StackOutputError) as err:
         error(f"cannot read the registry: {error_reason(err)}")
         return ExitCode.FAILED
@@ -226,12 +231,7 @@ def _deployment_line(deployment: Deployment) -> str:
 
 def _run_status(args: argparse.Namespace) -> int:
     try:
-        table = stack_output(
-            boto3.client("cloudformation"),
-            stack_name(args.stack_prefix, Stack.PIPELINE),
-            Output.REGISTRY_TABLE_NAME,
-        )
-        text = format_status(status(Registry(table, actor="cli"), events=args.events))
+        text = format_status(status(deployed_registry(args), events=args.events))
     except (ClientError, BotoCoreError, StackOutputError, RegistryError) as err:
         error(f"cannot read the registry: {failure(err)}")
         return ExitCode.FAILED
@@ -252,12 +252,8 @@ def _add_fetch_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_fetch_live(args: argparse.Namespace) -> int:
     try:
-        table = stack_output(
-            boto3.client("cloudformation"),
-            stack_name(args.stack_prefix, Stack.PIPELINE),
-            Output.REGISTRY_TABLE_NAME,
-        )
-        fetched = fetch_live_model(Registry(table, actor="cli"), boto3.client("ecr"), args.out)
+        ecr = boto3.client("ecr", region_name=args.region)
+        fetched = fetch_live_model(deployed_registry(args), ecr, args.out)
     except (ClientError, BotoCoreError, StackOutputError, RegistryError, LiveModelError) as err:
         error(f"cannot fetch the live model: {failure(err)}")
         return ExitCode.FAILED
