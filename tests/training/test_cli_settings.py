@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,7 @@ from training.aws import SettingsError
 from training.cli import settings
 from training.cli.main import build_parser, main
 
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = AppConfig.from_cdk_json()  # what `cdk synth` builds the stacks from
 
 
@@ -78,3 +82,13 @@ def test_an_unreadable_cdk_json_exits_2_with_its_reason(
     assert capsys.readouterr().err == (
         "cdk.json: cannot read /repo/cdk.json: No such file or directory\n"
     )
+
+
+def test_reading_cdk_json_needs_no_cdk() -> None:
+    """The CLI reads cdk.json through cdk_app.config, which must not load aws-cdk-lib (or jsii's
+    Node process): `make run`'s environment has neither."""
+    probe = "import sys, cdk_app.config; sys.stdout.write(str('aws_cdk' in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "False"
