@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     TIMED_OUT = 6
     EXISTS = 7
     PROMOTION_REFUSED = 8
+    DEPLOYMENT_FAILED = 9
 
 
 # The top-level help prints this table; each subcommand's help says what its codes mean for it.
@@ -31,6 +32,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.EXISTS: "upload: that dataset version already exists (versions are immutable)",
     ExitCode.PROMOTION_REFUSED: "promote/rollback: refused (unknown, rejected, failed, no image, "
     "already\n     live, a deployment still running, or another promotion changed the live model)",
+    ExitCode.DEPLOYMENT_FAILED: "promote/rollback --wait: the deployment failed or was stopped "
+    "(after a\n     promotion, CodeDeploy moves the alias back by itself)",
 }
 
 

@@ -304,8 +304,8 @@ def test_usage_errors_exit_2(
     ("command", "options"),
     [
         ("status", ["--stack-prefix", "--region", "--events"]),
-        ("promote", ["--version", "--reason", "--stack-prefix", "--region"]),
-        ("rollback", ["--to", "--reason", "--stack-prefix", "--region"]),
+        ("promote", ["--version", "--reason", "--wait", "--stack-prefix", "--region"]),
+        ("rollback", ["--to", "--reason", "--wait", "--stack-prefix", "--region"]),
     ],
 )
 def test_help_explains_every_option_and_exit_code(
@@ -316,7 +316,7 @@ def test_help_explains_every_option_and_exit_code(
     assert out.startswith(f"usage: python -m training {command}")
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("  --")]
     assert listed == options
-    codes = ["0", "1", "2"] + (["8"] if command != "status" else [])
+    codes = ["0", "1", "2"] + (["8", "9"] if command != "status" else [])
     assert [
         line.split()[0]
         for line in out.split("exit codes:\n")[1].splitlines()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import cast
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import StackOutputError
 from training.cli.arguments import add_stack_prefix, model_version_type
+from training.cli.canary import FAILED, SUCCEEDED, DeploymentWaiters, wait_for_deployment
 from training.cli.cloud import failure
 from training.cli.command import Command
 from training.cli.console import error, output
@@ -26,8 +28,11 @@ from training.exit_codes import ExitCode, describe
 from training.registry import ROLLED_BACK, RegistryConflictError, RegistryError
 
 _STARTED = {
-    ExitCode.OK: "the deployment started and is recorded (follow it with `status`)",
-    ExitCode.FAILED: "AWS error or stack output missing (the message says what state AWS is in)",
+    ExitCode.OK: "the deployment started and is recorded (follow it with `status`); with --wait,\n"
+    "     CodeDeploy also ended it with success",
+    ExitCode.FAILED: "AWS error or stack output missing (the message says what state AWS is in);\n"
+    "     with --wait, also: no end seen in time, or an AWS error while waiting (the\n"
+    "     deployment may still be running)",
     ExitCode.USAGE: "bad usage",
 }
 _PROMOTE_EPILOG = describe(
@@ -37,6 +42,8 @@ _PROMOTE_EPILOG = describe(
         "or failed, has\n     no image yet, or is already live, or a deployment is still "
         "running (nothing\n     changed); or another promotion moved the live model meanwhile "
         "(run status and\n     retry; the message says whether a deployment had been started)",
+        ExitCode.DEPLOYMENT_FAILED: "--wait: the canary failed or was stopped; CodeDeploy "
+        "moves the alias\n     back by itself (its reason is printed)",
     }
 )
 _ROLLBACK_EPILOG = describe(
@@ -47,6 +54,8 @@ _ROLLBACK_EPILOG = describe(
         "or is already live,\n     or a deployment is still running (nothing changed); or "
         "another promotion moved\n     the live model meanwhile (run status and retry; the "
         "message says whether a\n     deployment had been started)",
+        ExitCode.DEPLOYMENT_FAILED: "--wait: the rollback's deployment failed or was stopped "
+        "(CodeDeploy's\n     reason is printed; automatic rollback is off for a rollback)",
     }
 )
 
@@ -65,6 +74,7 @@ def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
         default="manual promotion",
         help="why, recorded with the promotion (default: %(default)s)",
     )
+    _add_wait(parser, "the canary's bake time: minutes")
     add_stack_prefix(parser)
 
 
@@ -81,7 +91,16 @@ def _add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
         default="manual rollback",
         help="why, recorded with the rollback (default: %(default)s)",
     )
+    _add_wait(parser, "all at once: seconds")
     add_stack_prefix(parser)
+
+
+def _add_wait(parser: argparse.ArgumentParser, how_long: str) -> None:
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help=f"wait until CodeDeploy ends the deployment ({how_long}) and exit with its outcome",
+    )
 
 
 def connect_promotion(stack_prefix: str) -> PromotionServices:
@@ -100,6 +119,7 @@ def _run_promote(args: argparse.Namespace) -> int:
             services=services,
         ),
         stack_prefix=args.stack_prefix,
+        wait=args.wait,
     )
 
 
@@ -109,13 +129,17 @@ def _run_rollback(args: argparse.Namespace) -> int:
             to=args.to, actor=services.registry.actor, reason=args.reason, services=services
         ),
         stack_prefix=args.stack_prefix,
+        wait=args.wait,
     )
 
 
-def _run_promotion(start: Callable[[PromotionServices], Promotion], *, stack_prefix: str) -> int:
-    """Connect, start the promotion or rollback, and report it."""
+def _run_promotion(
+    start: Callable[[PromotionServices], Promotion], *, stack_prefix: str, wait: bool
+) -> int:
+    """Connect, start the promotion or rollback, report it, and with `wait` follow it."""
     try:
-        promotion = start(connect_promotion(stack_prefix))
+        services = connect_promotion(stack_prefix)
+        promotion = start(services)
     except (PromotionRefusedError, RegistryConflictError) as err:
         error(f"refused: {err}")
         return ExitCode.PROMOTION_REFUSED
@@ -136,7 +160,44 @@ def _run_promotion(start: Callable[[PromotionServices], Promotion], *, stack_pre
         "CodeDeploy moves the alias back by itself if a guard alarm fires; follow it with "
         "`python -m training status`"
     )
-    return ExitCode.OK
+    if not wait:
+        return ExitCode.OK
+    # PromotionServices.connect hands out a boto3 client; CodeDeployApi names only the calls
+    # promotion itself makes, not the client's waiters.
+    return _follow(cast(DeploymentWaiters, services.codedeploy), promotion)
+
+
+def _follow(codedeploy: DeploymentWaiters, promotion: Promotion) -> int:
+    """Wait for the deployment to end and report how: 0 succeeded, 9 failed, 1 unknown."""
+    deployment = promotion.deployment_id
+    output(f"waiting for CodeDeploy to end deployment {deployment} ...")
+    outcome = wait_for_deployment(codedeploy, deployment)
+    if outcome.result == SUCCEEDED:
+        output(
+            f"deployment {deployment} succeeded: the live alias serves Lambda version "
+            f"{promotion.lambda_version} ({promotion.model_version})"
+        )
+        return ExitCode.OK
+    if outcome.result == FAILED:
+        verb = "failed" if outcome.status == "Failed" else "was stopped"
+        # The deployment group rolls back failed and stopped deployments, but a rollback turns
+        # that off for its own deployment (training/control/promotion.py): nothing moves it back.
+        after = (
+            "automatic rollback is off for a rollback: the alias may serve either version"
+            if promotion.type == ROLLED_BACK
+            else "CodeDeploy moves the alias back to Lambda version "
+            f"{promotion.previous_lambda_version}"
+        )
+        error(
+            f"deployment {deployment} {verb}: {outcome.reason}\n{after}; the watcher puts the "
+            "registry back (follow it with `python -m training status`)"
+        )
+        return ExitCode.DEPLOYMENT_FAILED
+    error(
+        f"stopped waiting for deployment {deployment}: {outcome.problem}\n"
+        "it may still be running; follow it with `python -m training status`"
+    )
+    return ExitCode.FAILED
 
 
 COMMANDS: dict[str, Command] = {
