@@ -129,11 +129,11 @@ status: install ## Show the live model, the rollback target and the history (AWS
 
 promote: install ## Promote model VERSION=<model version> through the canary (AWS)
 	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=<model version> [REASON=...]"; exit 2; }
-	python -m training promote --version "$(VERSION)" \
+	python -m training promote --model-version "$(VERSION)" \
 	  $(if $(REASON),--reason "$(REASON)")
 
 rollback: install ## Roll back to the rollback target, or to TO=<model version> (AWS)
-	python -m training rollback $(if $(TO),--to "$(TO)") \
+	python -m training rollback $(if $(TO),--model-version "$(TO)") \
 	  $(if $(REASON),--reason "$(REASON)")
 
 # CONTEXT="key=value ..." becomes `-c key=value ...` for preflight and deploy alike, so both see

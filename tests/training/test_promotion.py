@@ -456,7 +456,9 @@ def test_rollback_to_a_named_model(seeded: PromotionWorld) -> None:
 def test_rollback_without_a_rollback_model_is_refused(world: PromotionWorld) -> None:
     world.add_model(V1, "v1")
     world.seed_live(V1)
-    with pytest.raises(NothingToRollBackError, match="name the model to return to with --to"):
+    with pytest.raises(
+        NothingToRollBackError, match="name the model to return to with --model-version"
+    ):
         rollback(actor="bob", reason="why not", services=world.services)
     with pytest.raises(AlreadyLiveError):
         rollback(to=V1, actor="bob", reason="why not", services=world.services)

@@ -6,6 +6,7 @@ import boto3
 import pytest
 from botocore.stub import ANY
 
+from tests.training.conftest import REGION
 from tests.training.fakes import (
     APPLICATION,
     DISTRIBUTION,
@@ -38,7 +39,8 @@ def deployed(world: PromotionWorld, monkeypatch: pytest.MonkeyPatch) -> Promotio
     world.add_model(V3, "v3", status="rejected", accuracy=0.7)
     world.seed_live(V1)
 
-    def connect(settings: PromotionSettings, *, actor: str) -> PromotionServices:
+    def connect(settings: PromotionSettings, *, actor: str, region: str) -> PromotionServices:
+        assert region == REGION  # the CLI's resolved --region reaches every client
         assert settings == PromotionSettings(
             registry_table=TABLE,
             function_name=FUNCTION,
@@ -93,7 +95,7 @@ def expect_promotion(
 def test_promote_then_status(deployed: PromotionWorld, capsys: pytest.CaptureFixture[str]) -> None:
     world = deployed
     expect_promotion(world, D1, model=V2, reason="fresh data", current="2", target="3")
-    assert main(["promote", "--version", V2, "--reason", "fresh data"]) == 0
+    assert main(["promote", "--model-version", V2, "--reason", "fresh data"]) == 0
     world.verify()
     assert capsys.readouterr().out == (
         f"promoting {V2}: CodeDeploy deployment {D1} shifts the live alias from Lambda version 2 "
@@ -170,10 +172,10 @@ def test_status_before_any_promotion(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["promote", "--version", V3], f"refused: model {V3} is rejected and cannot go live"),
-        (["promote", "--version", V1], f"refused: model {V1} is already live"),
+        (["promote", "--model-version", V3], f"refused: model {V3} is rejected and cannot go live"),
+        (["promote", "--model-version", V1], f"refused: model {V1} is already live"),
         (
-            ["promote", "--version", "ffffffffffff"],
+            ["promote", "--model-version", "ffffffffffff"],
             "refused: model ffffffffffff is not in the registry",
         ),
         (["rollback"], "refused: no rollback model is recorded"),
@@ -192,7 +194,7 @@ def test_rollback_returns_all_at_once(
 ) -> None:
     world = deployed
     expect_promotion(world, D1, model=V2, reason="fresh data", current="2", target="3")
-    assert main(["promote", "--version", V2, "--reason", "fresh data"]) == 0
+    assert main(["promote", "--model-version", V2, "--reason", "fresh data"]) == 0
     capsys.readouterr()
     # The canary succeeded (CodeDeploy moved the alias) but its event has not been settled:
     # rollback settles it first, then returns to v1.
@@ -243,7 +245,7 @@ def test_rollback_to_a_named_model(
         rollback=True,
         type_="rolled-back",
     )
-    assert main(["rollback", "--to", "444444444444", "--reason", "v4 was fine"]) == 0
+    assert main(["rollback", "--model-version", "444444444444", "--reason", "v4 was fine"]) == 0
     world.verify()
     live = world.registry.live()
     assert live is not None
@@ -265,7 +267,7 @@ def test_an_aws_error_exits_1_and_changes_nothing(
             "description": ANY,
         },
     )
-    assert main(["promote", "--version", V2]) == 1
+    assert main(["promote", "--model-version", V2]) == 1
     assert capsys.readouterr().err == (
         "failed: DeploymentLimitExceededException: The Deployment Group already has an active "
         "Deployment\n"
@@ -276,7 +278,7 @@ def test_an_aws_error_exits_1_and_changes_nothing(
 
 
 def test_without_deployed_stacks(world: PromotionWorld, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["promote", "--version", V2]) == 1
+    assert main(["promote", "--model-version", V2]) == 1
     assert "failed: cannot read stack iris-ml-dev-api" in capsys.readouterr().err
     assert main(["status"]) == 1
     assert "cannot read the registry: cannot read stack iris-ml-dev-pipeline" in (
@@ -287,9 +289,9 @@ def test_without_deployed_stacks(world: PromotionWorld, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["promote"], "the following arguments are required: --version"),
-        (["promote", "--version", "v2"], "'v2' is not a model version"),
-        (["rollback", "--to", "ABCDEFABCDEF"], "is not a model version"),
+        (["promote"], "the following arguments are required: --model-version"),
+        (["promote", "--model-version", "v2"], "'v2' is not a model version"),
+        (["rollback", "--model-version", "ABCDEFABCDEF"], "is not a model version"),
         (["status", "--events", "0"], "must be at least 1"),
     ],
 )
@@ -304,8 +306,8 @@ def test_usage_errors_exit_2(
     ("command", "options"),
     [
         ("status", ["--stack-prefix", "--region", "--events"]),
-        ("promote", ["--version", "--reason", "--wait", "--stack-prefix", "--region"]),
-        ("rollback", ["--to", "--reason", "--wait", "--stack-prefix", "--region"]),
+        ("promote", ["--model-version", "--reason", "--wait", "--stack-prefix", "--region"]),
+        ("rollback", ["--model-version", "--reason", "--wait", "--stack-prefix", "--region"]),
     ],
 )
 def test_help_explains_every_option_and_exit_code(

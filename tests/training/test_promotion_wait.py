@@ -11,6 +11,7 @@ import functools
 import boto3
 import pytest
 
+from tests.training.conftest import REGION
 from tests.training.fakes import STACK_OUTPUTS, V1, V2, PromotionWorld, deploy_outputs
 from training.cli import canary, promotion
 from training.cli.main import main
@@ -38,7 +39,8 @@ def deployed(world: PromotionWorld, monkeypatch: pytest.MonkeyPatch) -> Promotio
     world.add_model(V2, "v2")
     world.seed_live(V1)
 
-    def connect(settings: PromotionSettings, *, actor: str) -> PromotionServices:
+    def connect(settings: PromotionSettings, *, actor: str, region: str) -> PromotionServices:
+        assert region == REGION  # the CLI's resolved --region reaches every client
         services = world.services
         return PromotionServices(
             settings=settings,
@@ -87,7 +89,7 @@ def test_promote_wait_succeeds_after_the_canary(
     expect_promote(world)
     world.expect_get_deployment(D1, "InProgress")
     world.expect_get_deployment(D1, "Succeeded")
-    assert main(["promote", "--version", V2, "--wait"]) == 0
+    assert main(["promote", "--model-version", V2, "--wait"]) == 0
     world.verify()
     out = capsys.readouterr().out
     assert out.startswith(f"promoting {V2}: CodeDeploy deployment {D1} shifts the live alias")
@@ -114,7 +116,7 @@ def test_promote_wait_exits_9_when_the_canary_fails(
     world.expect_get_deployment(
         D1, "Failed", error=ALARM, rollback_message="Automatic rollback triggered by alarm"
     )
-    assert main(["promote", "--version", V2, "--wait"]) == 9
+    assert main(["promote", "--model-version", V2, "--wait"]) == 9
     world.verify()
     captured = capsys.readouterr()
     assert "succeeded" not in captured.out
@@ -136,7 +138,7 @@ def test_promote_wait_exits_9_when_the_deployment_is_stopped(
     world = deployed
     expect_promote(world)
     world.expect_get_deployment(D1, "Stopped")
-    assert main(["promote", "--version", V2, "--wait"]) == 9
+    assert main(["promote", "--model-version", V2, "--wait"]) == 9
     world.verify()
     assert capsys.readouterr().err.startswith(
         f"deployment {D1} was stopped: CodeDeploy gave no reason\n"
@@ -155,7 +157,7 @@ def test_promote_wait_timeout_exits_1_and_is_not_success(
     expect_promote(world)
     for _ in range(3):
         world.expect_get_deployment(D1, "InProgress")
-    assert main(["promote", "--version", V2, "--wait"]) == 1
+    assert main(["promote", "--model-version", V2, "--wait"]) == 1
     world.verify()
     captured = capsys.readouterr()
     assert "succeeded" not in captured.out + captured.err
@@ -180,7 +182,7 @@ def test_promote_wait_aws_error_exits_1(
         service_message="not authorized to perform: codedeploy:GetDeployment",
         expected_params={"deploymentId": D1},
     )
-    assert main(["promote", "--version", V2, "--wait"]) == 1
+    assert main(["promote", "--model-version", V2, "--wait"]) == 1
     world.verify()
     assert capsys.readouterr().err == (
         f"stopped waiting for deployment {D1}: AccessDeniedException: not authorized to "
@@ -206,7 +208,7 @@ def test_rollback_wait_succeeds(
         rollback=True,
     )
     world.expect_get_deployment(D1, "Succeeded")
-    assert main(["rollback", "--to", V4, "--wait"]) == 0
+    assert main(["rollback", "--model-version", V4, "--wait"]) == 0
     world.verify()
     assert capsys.readouterr().out.endswith(
         f"deployment {D1} succeeded: the live alias serves Lambda version 3 ({V4})\n"
@@ -234,7 +236,7 @@ def test_rollback_wait_failure_says_nothing_moves_it_back(
     world.expect_get_deployment(
         D1, "Failed", error={"code": "INTERNAL_ERROR", "message": "internal error"}
     )
-    assert main(["rollback", "--to", V4, "--wait"]) == 9
+    assert main(["rollback", "--model-version", V4, "--wait"]) == 9
     world.verify()
     err = capsys.readouterr().err
     assert err.startswith(f"deployment {D1} failed: INTERNAL_ERROR: internal error\n")
@@ -250,7 +252,7 @@ def test_without_wait_nothing_is_polled(
     """
     world = deployed
     expect_promote(world)
-    assert main(["promote", "--version", V2]) == 0
+    assert main(["promote", "--model-version", V2]) == 0
     world.verify()
     assert world.calls_to("GetDeployment") == []
     assert "waiting" not in capsys.readouterr().out

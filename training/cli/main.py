@@ -47,7 +47,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "promote": Entry("make a registered model live through the CodeDeploy canary", "promotion"),
     "rollback": Entry(
-        "return the API to the rollback model (or --to a model), all at once", "promotion"
+        "return the API to the rollback model (or --model-version), all at once", "promotion"
     ),
 }
 

@@ -49,11 +49,11 @@ _PROMOTE_EPILOG = describe(
 _ROLLBACK_EPILOG = describe(
     {
         **_STARTED,
-        ExitCode.PROMOTION_REFUSED: "refused: no rollback model is recorded and no --to was "
-        "given, the model\n     is not in the registry, was rejected or failed, has no image, "
-        "or is already live,\n     or a deployment is still running (nothing changed); or "
-        "another promotion moved\n     the live model meanwhile (run status and retry; the "
-        "message says whether a\n     deployment had been started)",
+        ExitCode.PROMOTION_REFUSED: "refused: no rollback model is recorded and no "
+        "--model-version was\n     given, the model is not in the registry, was rejected or "
+        "failed, has no\n     image, or is already live, or a deployment is still running "
+        "(nothing\n     changed); or another promotion moved the live model meanwhile (run "
+        "status\n     and retry; the message says whether a deployment had been started)",
         ExitCode.DEPLOYMENT_FAILED: "--wait: the rollback's deployment failed or was stopped "
         "(CodeDeploy's\n     reason is printed; automatic rollback is off for a rollback)",
     }
@@ -62,7 +62,7 @@ _ROLLBACK_EPILOG = describe(
 
 def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--version",
+        "--model-version",
         type=model_version_type,
         required=True,
         metavar="V",
@@ -80,7 +80,7 @@ def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--to",
+        "--model-version",
         type=model_version_type,
         metavar="V",
         help="model version to return to (default: the rollback model `status` shows)",
@@ -103,22 +103,23 @@ def _add_wait(parser: argparse.ArgumentParser, how_long: str) -> None:
     )
 
 
-def connect_promotion(stack_prefix: str) -> PromotionServices:
+def connect_promotion(args: argparse.Namespace) -> PromotionServices:
     """Promotion services for the deployed stacks, acting as the caller (STS identity ARN)."""
-    settings = PromotionSettings.from_stacks(boto3.client("cloudformation"), stack_prefix)
-    actor = str(boto3.client("sts").get_caller_identity()["Arn"])
-    return PromotionServices.connect(settings, actor=actor)
+    cloudformation = boto3.client("cloudformation", region_name=args.region)
+    settings = PromotionSettings.from_stacks(cloudformation, args.stack_prefix)
+    actor = str(boto3.client("sts", region_name=args.region).get_caller_identity()["Arn"])
+    return PromotionServices.connect(settings, actor=actor, region=args.region)
 
 
 def _run_promote(args: argparse.Namespace) -> int:
     return _run_promotion(
         lambda services: promote(
-            args.version,
+            args.model_version,
             actor=services.registry.actor,
             reason=args.reason,
             services=services,
         ),
-        stack_prefix=args.stack_prefix,
+        args,
         wait=args.wait,
     )
 
@@ -126,19 +127,22 @@ def _run_promote(args: argparse.Namespace) -> int:
 def _run_rollback(args: argparse.Namespace) -> int:
     return _run_promotion(
         lambda services: rollback(
-            to=args.to, actor=services.registry.actor, reason=args.reason, services=services
+            to=args.model_version,
+            actor=services.registry.actor,
+            reason=args.reason,
+            services=services,
         ),
-        stack_prefix=args.stack_prefix,
+        args,
         wait=args.wait,
     )
 
 
 def _run_promotion(
-    start: Callable[[PromotionServices], Promotion], *, stack_prefix: str, wait: bool
+    start: Callable[[PromotionServices], Promotion], args: argparse.Namespace, *, wait: bool
 ) -> int:
     """Connect, start the promotion or rollback, report it, and with `wait` follow it."""
     try:
-        services = connect_promotion(stack_prefix)
+        services = connect_promotion(args)
         promotion = start(services)
     except (PromotionRefusedError, RegistryConflictError) as err:
         error(f"refused: {err}")
@@ -215,10 +219,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "rollback": Command(
         description="Deploy the rollback model (the one live before the current one) or the\n"
-        f"model --to names, as promote does but with {ALL_AT_ONCE},\n"
+        f"model --model-version names, as promote does but with {ALL_AT_ONCE},\n"
         "so it takes effect in seconds. The model rolled back from becomes the rollback\n"
-        "model. Refused, changing nothing, when there is no rollback model and no --to, or\n"
-        "for a model that is unknown, rejected, failed, without an image, or already live.",
+        "model. Refused, changing nothing, when there is no rollback model and no\n"
+        "--model-version, or for a model that is unknown, rejected, failed, without an\n"
+        "image, or already live.",
         add_arguments=_add_rollback_arguments,
         run=_run_rollback,
         epilog=_ROLLBACK_EPILOG,

@@ -94,7 +94,7 @@ def rollback(
         if pointer is None:
             raise NothingToRollBackError(
                 "no rollback model is recorded (no model was live before the current one); "
-                "name the model to return to with --to VERSION"
+                "name the model to return to with --model-version VERSION"
             )
         target = pointer.model_version
     return _promote(

@@ -213,16 +213,19 @@ class PromotionServices:
     update_max_attempts: int = UPDATE_MAX_ATTEMPTS
 
     @classmethod
-    def connect(cls, settings: PromotionSettings, *, actor: str) -> PromotionServices:
-        """Real clients, with the registry writing as `actor`."""
+    def connect(
+        cls, settings: PromotionSettings, *, actor: str, region: str | None = None
+    ) -> PromotionServices:
+        """Real clients in `region` (default: boto3's), with the registry writing as `actor`."""
+        dynamodb = boto3.resource("dynamodb", region_name=region)
         return cls(
             settings=settings,
-            registry=Registry(settings.registry_table, actor=actor),
-            lambda_client=boto3.client("lambda"),
-            codedeploy=boto3.client("codedeploy"),
-            ssm=boto3.client("ssm"),
-            ecr=boto3.client("ecr"),
-            cloudfront=boto3.client("cloudfront"),
+            registry=Registry(settings.registry_table, dynamodb=dynamodb, actor=actor),
+            lambda_client=boto3.client("lambda", region_name=region),
+            codedeploy=boto3.client("codedeploy", region_name=region),
+            ssm=boto3.client("ssm", region_name=region),
+            ecr=boto3.client("ecr", region_name=region),
+            cloudfront=boto3.client("cloudfront", region_name=region),
         )
 
 
