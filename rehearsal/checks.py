@@ -22,6 +22,7 @@ from rehearsal.emulator import ACCOUNT, ROOT
 from training.contract import (
     INSTANCE_STATE_CHANGE,
     ORIGIN_HEADER,
+    SEED_DATASET,
     Env,
     Output,
     Stack,
@@ -32,7 +33,6 @@ from training.exit_codes import ExitCode
 
 PREFIX = "iris-ml-dev"
 DATA, PIPELINE, API = (stack_name(PREFIX, part) for part in (Stack.DATA, Stack.PIPELINE, Stack.API))
-SEED = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"
 UPLOAD_VERSION = "rehearsal-1"
 LAUNCH_TIMEOUT_S = 30.0
 MONITOR_TIMEOUT_S = 30.0
@@ -81,10 +81,10 @@ def seed_in_lake(ctx: Context) -> str:
     bucket = outputs(ctx, DATA)[Output.DATASET_BUCKET_NAME]
     key = dataset_key("iris", "v1")
     body = ctx.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    if hashlib.sha256(body).digest() != hashlib.sha256(SEED.read_bytes()).digest():
-        raise CheckFailed(f"s3://{bucket}/{key} differs from {SEED.relative_to(ROOT)}")
+    if hashlib.sha256(body).digest() != hashlib.sha256(SEED_DATASET.read_bytes()).digest():
+        raise CheckFailed(f"s3://{bucket}/{key} differs from {SEED_DATASET.relative_to(ROOT)}")
     ctx.facts["bucket"] = bucket
-    return f"s3://{bucket}/{key} holds {SEED.relative_to(ROOT)}"
+    return f"s3://{bucket}/{key} holds {SEED_DATASET.relative_to(ROOT)}"
 
 
 def _upload(ctx: Context, version: str) -> subprocess.CompletedProcess[str]:
@@ -95,7 +95,7 @@ def _upload(ctx: Context, version: str) -> subprocess.CompletedProcess[str]:
             "training",
             "upload",
             "--dataset",
-            str(SEED),
+            str(SEED_DATASET),
             "--dataset-version",
             version,
             "--stack-prefix",

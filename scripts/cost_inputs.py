@@ -20,7 +20,6 @@ from scripts.assembly import (  # noqa: E402
 )
 
 BENCH_RESULTS: Final = ROOT / "bench" / "results.json"
-SEED: Final = ROOT / "training" / "datasets" / "iris" / "v1" / "data.csv"
 GB: Final = 1024**3  # AWS bills GB as 2^30 bytes
 MILLION: Final = 1_000_000
 

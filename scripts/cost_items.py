@@ -19,12 +19,12 @@ from scripts.cost_inputs import (  # noqa: E402
     ASSUMPTIONS,
     GB,
     MILLION,
-    SEED,
     Assumptions,
     Inventory,
     Performance,
     Schedule,
 )
+from training.contract import SEED_DATASET  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +114,7 @@ def idle(config: AppConfig, inv: Inventory, a: Assumptions = ASSUMPTIONS) -> lis
         items.append(
             Item("NAT gateways", f"{inv.nat_gateways} x 730 h", hours * usd("nat_gateway"))
         )
-    seed_gb = SEED.stat().st_size / GB
+    seed_gb = SEED_DATASET.stat().st_size / GB
     images = config.max_model_images + 2
     amis, reckoning = _amis_kept(inv, a)
     rebuild_hour = (
@@ -125,7 +125,7 @@ def idle(config: AppConfig, inv: Inventory, a: Assumptions = ASSUMPTIONS) -> lis
     items += [
         Item(
             "S3 data lake and logs",
-            f"{SEED.stat().st_size / 1024:.1f} KB seed + logs",
+            f"{SEED_DATASET.stat().st_size / 1024:.1f} KB seed + logs",
             seed_gb * usd("s3_storage"),
             "5 GB, 12 months",
         ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -12,12 +11,7 @@ from cdk_app.config import AppConfig
 from cdk_app.constructs.data.data_lake import DataLake
 from cdk_app.constructs.data.dataset_seed import DatasetSeed
 from cdk_app.constructs.shared.secure_bucket import LogBucket
-from training.contract import Output, dataset_key
-
-# The bundled iris data, byte for byte what `make model` trains on (a test holds them equal).
-IRIS_V1 = (
-    Path(__file__).resolve().parent.parent / "training" / "datasets" / "iris" / "v1" / "data.csv"
-)
+from training.contract import SEED_DATASET, Output, dataset_key
 
 
 class DataStack(cdk.Stack):
@@ -41,7 +35,7 @@ class DataStack(cdk.Stack):
             "IrisV1",
             bucket=self.bucket,
             key=dataset_key("iris", "v1"),
-            source=IRIS_V1,
+            source=SEED_DATASET,
             log_retention_days=config.log_retention_days,
         )
         cdk.CfnOutput(self, Output.DATASET_BUCKET_NAME, value=self.bucket.bucket_name)

@@ -7,6 +7,7 @@ written on one side and read on the other lives nowhere else, so a rename cannot
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Final
 
 # The data lake: one object per dataset version, s3://<bucket>/datasets/<name>/<version>/data.csv.
@@ -68,6 +69,11 @@ PIPELINE_SERVICE: Final = "pipeline"
 def dataset_key(name: str, version: str) -> str:
     """The object key of a dataset version."""
     return f"{DATASETS_PREFIX}{name}/{version}/{DATASET_FILE}"
+
+
+# The version the data stack seeds the lake with: a file here, laid out as in the lake, byte for
+# byte what `make model` trains on (tests/infra/test_data_stack.py holds them equal).
+SEED_DATASET: Final = Path(__file__).resolve().parent / dataset_key("iris", "v1")
 
 
 def runbook_anchor(alarm_id: str) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 from aws_cdk.assertions import Match, Template
 
 from stacks.application import BuiltApp
-from stacks.data_stack import IRIS_V1
 from tests.support import build_app
+from training.contract import SEED_DATASET
 from training.ml.dataset import bundled_iris_csv
 
 EXPIRE_LOGS = {"ExpirationInDays": 365, "Id": "expire-logs", "Status": "Enabled"}
@@ -142,7 +142,7 @@ def test_iris_v1_is_seeded_write_once_from_the_bundled_data(templates: dict[str,
 
 
 def test_committed_iris_v1_equals_what_make_model_trains_on() -> None:
-    assert IRIS_V1.read_bytes() == bundled_iris_csv()
+    assert SEED_DATASET.read_bytes() == bundled_iris_csv()
 
 
 def test_seed_provider_may_put_only_that_object(templates: dict[str, Template]) -> None:

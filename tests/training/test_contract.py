@@ -24,6 +24,8 @@ COINCIDENCES = {
     ("cdk_app/constructs/serving/http_api.py", "ApiId"),
     ("cdk_app/constructs/observability/cdn_alarms.py", "DistributionId"),
     ("cdk_app/constructs/observability/dashboard.py", "DistributionId"),
+    # The CLI module `training.cli.datasets` is named in the command table, not a key prefix.
+    ("training/cli/main.py", "datasets"),
     # Lambda's ListFunctions response field.
     ("scripts/preflight_checks.py", "FunctionName"),
 }
@@ -35,6 +37,8 @@ def shared_values() -> set[str]:
     values |= {v for k, v in vars(Output).items() if k.isupper()}
     values |= {
         contract.DATASETS_PREFIX,
+        contract.DATASETS_PREFIX.rstrip("/"),
+        contract.DATASET_FILE,
         contract.REGISTRY_EVENT_SOURCE,
         contract.MODEL_REGISTERED,
         contract.OBJECT_CREATED,

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from botocore.exceptions import BotoCoreError, ClientError
 from sklearn.datasets import load_iris
 
-from training.contract import IDENTIFIER
+from training.contract import DATASET_FILE, DATASETS_PREFIX, IDENTIFIER
 
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 LABEL = "species"
@@ -41,8 +41,6 @@ MAX_PROBLEMS_PER_KIND = 20
 # Plain decimal notation only: float() would also take 'nan', 'inf', '1_0' and non-ASCII digits.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _S3_SCHEME = "s3://"
-_LAYOUT_ROOT = "datasets"
-_LAYOUT_FILE = "data.csv"
 
 
 class DatasetError(ValueError):
@@ -430,7 +428,7 @@ def _layout_identity(source: str) -> tuple[str, str] | None:
     if source.startswith(_S3_SCHEME):
         source = source.removeprefix(_S3_SCHEME).partition("/")[2]
     parts = PurePosixPath(source).parts
-    if len(parts) >= 4 and parts[-1] == _LAYOUT_FILE and parts[-4] == _LAYOUT_ROOT:
+    if len(parts) >= 4 and parts[-1] == DATASET_FILE and parts[-4] == DATASETS_PREFIX.rstrip("/"):
         return parts[-3], parts[-2]
     return None
 

@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk_app.constructs.training.trainer_image import VENV, TrainerImage
 from cdk_app.constructs.training.trainer_network import TrainerNetwork
-from training.contract import Env
+from training.contract import SEED_DATASET, Env
 
 ROOT = Path(__file__).resolve().parents[3]
 _IGNORE = ["__pycache__", "*.pyc"]
@@ -47,8 +47,10 @@ class SpotTrainer(Construct):
         accuracy_tolerance: float,
     ) -> None:
         super().__init__(scope, id_)
+        # The seed data stays out: the run reads its dataset version from the lake.
+        seed_folder = SEED_DATASET.relative_to(ROOT / "training").parts[0]
         code = s3_assets.Asset(
-            self, "Code", path=str(ROOT / "training"), exclude=[*_IGNORE, "datasets"]
+            self, "Code", path=str(ROOT / "training"), exclude=[*_IGNORE, seed_folder]
         )
         # The model image is built FROM the serving runtime `cdk deploy` shipped
         # (lambda_image/model.Dockerfile), so the context holds only that Dockerfile; the
