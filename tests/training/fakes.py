@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.stub import ANY, Stubber
 
-from training.control.promotion_services import PromotionServices
+from training.control.promotion_services import PromotionServices, PromotionSettings
 from training.instance.docker import CommandCancelledError, CommandError, CommandResult
 from training.instance.imds import ImdsError
 from training.registry import CANDIDATE, ImageRecord, ModelRecord, Registry
@@ -341,6 +342,16 @@ class PromotionWorld:
                 )
             )
         self.clock.advance(seconds=1)
+
+    def connected(self, settings: PromotionSettings, *, actor: str) -> PromotionServices:
+        """What PromotionServices.connect hands the CLI: the world's clients, writing as `actor`."""
+        registry = Registry(
+            settings.registry_table,
+            dynamodb=boto3.resource("dynamodb"),
+            actor=actor,
+            clock=self.clock,
+        )
+        return dataclasses.replace(self.services, settings=settings, registry=registry)
 
     def seed_live(self, model_version: str) -> None:
         """Make a model live as a settled promotion leaves it: alias, registry, parameter, tag."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.stub import ANY
 
@@ -24,7 +23,6 @@ from tests.training.fakes import (
 )
 from training.cli.main import main
 from training.control.promotion_services import ALL_AT_ONCE, PromotionServices, PromotionSettings
-from training.registry import Registry
 
 CALLER = "arn:aws:sts::123456789012:user/moto"  # moto's STS caller identity
 D1, D2 = "d-1PROMOTE1", "d-2PROMOTE2"
@@ -51,19 +49,7 @@ def deployed(world: PromotionWorld, monkeypatch: pytest.MonkeyPatch) -> Promotio
             distribution_id=DISTRIBUTION,
             repository_name=REPOSITORY,
         )
-        services = world.services
-        registry = Registry(
-            TABLE, dynamodb=boto3.resource("dynamodb"), actor=actor, clock=world.clock
-        )
-        return PromotionServices(
-            settings=settings,
-            registry=registry,
-            lambda_client=services.lambda_client,
-            codedeploy=services.codedeploy,
-            ssm=services.ssm,
-            ecr=services.ecr,
-            cloudfront=services.cloudfront,
-        )
+        return world.connected(settings, actor=actor)
 
     # Called on the class, a plain function stands in for the classmethod.
     monkeypatch.setattr(PromotionServices, "connect", connect)

@@ -16,7 +16,6 @@ from tests.training.fakes import STACK_OUTPUTS, V1, V2, PromotionWorld, deploy_o
 from training.cli import canary, promotion
 from training.cli.main import main
 from training.control.promotion_services import ALL_AT_ONCE, PromotionServices, PromotionSettings
-from training.registry import Registry
 
 CALLER = "arn:aws:sts::123456789012:user/moto"  # moto's STS caller identity
 D1 = "d-1PROMOTE1"
@@ -41,21 +40,7 @@ def deployed(world: PromotionWorld, monkeypatch: pytest.MonkeyPatch) -> Promotio
 
     def connect(settings: PromotionSettings, *, actor: str, region: str) -> PromotionServices:
         assert region == REGION  # the CLI's resolved --region reaches every client
-        services = world.services
-        return PromotionServices(
-            settings=settings,
-            registry=Registry(
-                settings.registry_table,
-                dynamodb=boto3.resource("dynamodb"),
-                actor=actor,
-                clock=world.clock,
-            ),
-            lambda_client=services.lambda_client,
-            codedeploy=services.codedeploy,
-            ssm=services.ssm,
-            ecr=services.ecr,
-            cloudfront=services.cloudfront,
-        )
+        return world.connected(settings, actor=actor)
 
     # Called on the class, a plain function stands in for the classmethod.
     monkeypatch.setattr(PromotionServices, "connect", connect)
@@ -74,6 +59,19 @@ def expect_promote(world: PromotionWorld) -> None:
         current="2",
         target="3",
         description=f"model promotion: promoted {V2} by {CALLER}: manual promotion",
+    )
+
+
+def expect_rollback_to_v4(world: PromotionWorld) -> None:
+    """CodeDeploy accepts a rollback to v4 (Lambda version 2 -> 3, all at once) as D1."""
+    world.add_model(V4, "v4")
+    world.expect_deployment(
+        D1,
+        current="2",
+        target="3",
+        description=f"model promotion: rolled-back {V4} by {CALLER}: manual rollback",
+        config=ALL_AT_ONCE,
+        rollback=True,
     )
 
 
@@ -198,15 +196,7 @@ def test_rollback_wait_succeeds(
     DeploymentSuccessful waiter ends on Succeeded (botocore codedeploy waiters-2.json).
     """
     world = deployed
-    world.add_model(V4, "v4")
-    world.expect_deployment(
-        D1,
-        current="2",
-        target="3",
-        description=f"model promotion: rolled-back {V4} by {CALLER}: manual rollback",
-        config=ALL_AT_ONCE,
-        rollback=True,
-    )
+    expect_rollback_to_v4(world)
     world.expect_get_deployment(D1, "Succeeded")
     assert main(["rollback", "--model-version", V4, "--wait"]) == 0
     world.verify()
@@ -224,15 +214,7 @@ def test_rollback_wait_failure_says_nothing_moves_it_back(
     reverted: the message must not claim it is. Failed ends the waiter (waiters-2.json).
     """
     world = deployed
-    world.add_model(V4, "v4")
-    world.expect_deployment(
-        D1,
-        current="2",
-        target="3",
-        description=f"model promotion: rolled-back {V4} by {CALLER}: manual rollback",
-        config=ALL_AT_ONCE,
-        rollback=True,
-    )
+    expect_rollback_to_v4(world)
     world.expect_get_deployment(
         D1, "Failed", error={"code": "INTERNAL_ERROR", "message": "internal error"}
     )
