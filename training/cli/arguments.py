@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+from collections.abc import Callable
 
 from training.aws import DatasetLocation, LocationError
 from training.cli.settings import FROM_SETTINGS
@@ -57,16 +59,6 @@ def integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
-def identifier(text: str) -> str:
-    """Check a dataset name or version: it becomes part of an S3 key and an ECR tag."""
-    if not IDENTIFIER.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not valid: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return text
-
-
 def s3_dataset_uri(text: str) -> str:
     """Check an s3:// URI follows the data lake's layout."""
     try:
@@ -75,24 +67,29 @@ def s3_dataset_uri(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
-def run_id_type(text: str) -> str:
-    """Check a run id's shape."""
-    if not RUN_ID.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a run id: expected <UTC yyyymmddThhmmssZ>-<8 hex>, "
-            "e.g. 20261127T140501Z-1a2b3c4d"
-        )
-    return text
+def _shaped(pattern: re.Pattern[str], expected: str) -> Callable[[str], str]:
+    """An argument type that takes a value matching `pattern` whole, and names the shape."""
+
+    def check(text: str) -> str:
+        if not pattern.fullmatch(text):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}")
+        return text
+
+    return check
 
 
-def model_version_type(text: str) -> str:
-    """Check a model version's shape: 12 lower-case hex digits."""
-    if not MODEL_VERSION.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a model version: expected 12 lower-case hex digits, e.g. "
-            "0a1b2c3d4e5f (`python -m training status` lists them)"
-        )
-    return text
+# A dataset name or version becomes part of an S3 key and an ECR tag.
+identifier = _shaped(
+    IDENTIFIER, "valid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
+run_id_type = _shaped(
+    RUN_ID, "a run id: expected <UTC yyyymmddThhmmssZ>-<8 hex>, e.g. 20261127T140501Z-1a2b3c4d"
+)
+model_version_type = _shaped(
+    MODEL_VERSION,
+    "a model version: expected 12 lower-case hex digits, e.g. 0a1b2c3d4e5f "
+    "(`python -m training status` lists them)",
+)
 
 
 def add_stack_prefix(parser: argparse.ArgumentParser) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, WaiterError
 
 from training.aws import error_reason
-
-if TYPE_CHECKING:
-    from botocore.waiter import Waiter
-
+from training.control.promotion_services import CodeDeployApi
 
 # botocore's own defaults for this waiter (botocore/data/codedeploy/2014-10-06/waiters-2.json):
 # GetDeployment every 15 s, at most 120 times. 30 minutes outlast the slowest canary the stack
@@ -27,14 +24,6 @@ SUCCEEDED, FAILED, TIMED_OUT, UNKNOWN = "succeeded", "failed", "timed-out", "unk
 # The waiter's failure acceptors; CodeDeploy's other statuses (Created, Queued, InProgress,
 # Baking, Ready) mean the deployment is still running.
 FAILED_STATUSES = ("Failed", "Stopped")
-
-
-class DeploymentWaiters(Protocol):
-    """The part of a CodeDeploy client the wait uses: its waiters."""
-
-    def get_waiter(self, waiter_name: str) -> Waiter:
-        """The named waiter (botocore builds it from the service's waiters-2.json)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +49,7 @@ class CanaryOutcome:
 
 
 def wait_for_deployment(
-    codedeploy: DeploymentWaiters,
+    codedeploy: CodeDeployApi,
     deployment_id: str,
     *,
     delay_seconds: int = DELAY_SECONDS,

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import cast
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from training.aws import StackOutputError
 from training.cli.arguments import add_stack_prefix, model_version_type
-from training.cli.canary import FAILED, SUCCEEDED, DeploymentWaiters, wait_for_deployment
+from training.cli.canary import FAILED, SUCCEEDED, wait_for_deployment
 from training.cli.cloud import failure
 from training.cli.command import Command
 from training.cli.console import error, output
 from training.control.promotion import promote, rollback
 from training.control.promotion_services import (
     ALL_AT_ONCE,
+    CodeDeployApi,
     Promotion,
     PromotionError,
     PromotionRefusedError,
@@ -68,14 +68,7 @@ def _add_promote_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="V",
         help="model version to make live (12 hex digits, as `status` lists them)",
     )
-    parser.add_argument(
-        "--reason",
-        metavar="TEXT",
-        default="manual promotion",
-        help="why, recorded with the promotion (default: %(default)s)",
-    )
-    _add_wait(parser, "the canary's bake time: minutes")
-    add_stack_prefix(parser)
+    _add_move_options(parser, "promotion", how_long="the canary's bake time: minutes")
 
 
 def _add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,22 +78,23 @@ def _add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="V",
         help="model version to return to (default: the rollback model `status` shows)",
     )
+    _add_move_options(parser, "rollback", how_long="all at once: seconds")
+
+
+def _add_move_options(parser: argparse.ArgumentParser, kind: str, *, how_long: str) -> None:
+    """--reason, --wait and the stacks' options, shared by promote and rollback."""
     parser.add_argument(
         "--reason",
         metavar="TEXT",
-        default="manual rollback",
-        help="why, recorded with the rollback (default: %(default)s)",
+        default=f"manual {kind}",
+        help=f"why, recorded with the {kind} (default: %(default)s)",
     )
-    _add_wait(parser, "all at once: seconds")
-    add_stack_prefix(parser)
-
-
-def _add_wait(parser: argparse.ArgumentParser, how_long: str) -> None:
     parser.add_argument(
         "--wait",
         action="store_true",
         help=f"wait until CodeDeploy ends the deployment ({how_long}) and exit with its outcome",
     )
+    add_stack_prefix(parser)
 
 
 def connect_promotion(args: argparse.Namespace) -> PromotionServices:
@@ -166,12 +160,10 @@ def _run_promotion(
     )
     if not wait:
         return ExitCode.OK
-    # PromotionServices.connect hands out a boto3 client; CodeDeployApi names only the calls
-    # promotion itself makes, not the client's waiters.
-    return _follow(cast(DeploymentWaiters, services.codedeploy), promotion)
+    return _follow(services.codedeploy, promotion)
 
 
-def _follow(codedeploy: DeploymentWaiters, promotion: Promotion) -> int:
+def _follow(codedeploy: CodeDeployApi, promotion: Promotion) -> int:
     """Wait for the deployment to end and report how: 0 succeeded, 9 failed, 1 unknown."""
     deployment = promotion.deployment_id
     output(f"waiting for CodeDeploy to end deployment {deployment} ...")

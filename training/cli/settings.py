@@ -45,15 +45,18 @@ SOURCES: dict[str, Source] = {
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> None:
     """Fill each option left at FROM_SETTINGS from its variables, else from cdk.json."""
+    config = None  # cdk.json is read and validated once, and only when a setting needs it
     for dest, source in SOURCES.items():
         if getattr(args, dest, None) is not FROM_SETTINGS:
             continue  # given on the command line, or not an option of this command
-        value = next((environ[name] for name in source.variables if environ.get(name)), None)
-        if value is None:
-            value = str(getattr(_config(), source.config))
-        elif not source.valid(value):
-            name = next(name for name in source.variables if environ.get(name))
-            raise SettingsError(f"{name}={value!r} is not a valid {dest.replace('_', ' ')}")
+        variable = next((name for name in source.variables if environ.get(name)), None)
+        if variable is None:
+            config = config or _config()
+            setattr(args, dest, str(getattr(config, source.config)))
+            continue
+        value = environ[variable]
+        if not source.valid(value):
+            raise SettingsError(f"{variable}={value!r} is not a valid {dest.replace('_', ' ')}")
         setattr(args, dest, value)
 
 

@@ -14,6 +14,7 @@ from training.contract import DEPLOYMENT_ENDS, LIVE_ALIAS, Env, Output, Stack, s
 from training.registry import Deployment, Event, Model, Pointer, Registry
 
 if TYPE_CHECKING:
+    from botocore.waiter import Waiter
     from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_lambda import LambdaClient
@@ -118,6 +119,10 @@ class CodeDeployApi(Protocol):
 
     def list_deployments(self, **request: Any) -> Mapping[str, Any]:
         """ListDeployments."""
+        ...
+
+    def get_waiter(self, waiter_name: str) -> Waiter:
+        """A waiter botocore builds from the service's waiters-2.json (`promote --wait`)."""
         ...
 
 
